@@ -1,0 +1,1 @@
+"""Task families shipped with metarl-bench; each module registers its distributions."""

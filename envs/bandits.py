@@ -1,0 +1,211 @@
+"""Multi-armed bandit task families: Bernoulli (independent and dependent arms), Gaussian.
+
+A trial is one bandit played for ``horizon`` pulls (one inner episode).  Bandits have
+no inner observation: ``obs`` is a constant 0 so that every family shares one Dict
+space.  Rewards use counter-based noise (``metarl_bench.noise``): the n-th pull of arm
+a in a trial gives the same reward whichever agent pulls it, so comparisons between
+agents on the same held-out tasks are paired.
+
+Variants are data (``VARIANTS``), registered at the bottom of the module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from metarl_bench import TaskFamily, register
+from metarl_bench.family import Arrays, check_positive_float, check_positive_int
+from metarl_bench.noise import counter_normal, counter_uniform, draw_keys
+
+
+class _BanditBase(TaskFamily):
+    """Shared step machinery: per-arm pull counters and one noise key per trial."""
+
+    obs_shape = (1,)
+    obs_low, obs_high = 0.0, 1.0
+
+    def init_state(self, tasks: Arrays, rng: np.random.Generator) -> Arrays:
+        n = len(next(iter(tasks.values())))
+        return {"pulls": np.zeros((n, self.num_actions), np.int64), "key": draw_keys(rng, n)}
+
+    def observe(self, tasks: Arrays, state: Arrays) -> np.ndarray:
+        return np.zeros((len(state["key"]), 1), np.float32)
+
+    def _count_pull(self, state: Arrays, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        rows = np.arange(len(actions))
+        counts = state["pulls"][rows, actions]
+        state["pulls"][rows, actions] = counts + 1
+        return rows, counts
+
+    def arm_means(self, tasks: Arrays) -> np.ndarray:
+        """Expected reward of every arm, shape (num_trials, num_actions)."""
+        return tasks["p"]
+
+    def oracle_return(self, tasks: Arrays) -> np.ndarray:
+        return self.horizon * self.arm_means(tasks).max(axis=1)
+
+    def random_return(self, tasks: Arrays) -> np.ndarray:
+        return self.horizon * self.arm_means(tasks).mean(axis=1)
+
+
+class BernoulliBandit(_BanditBase):
+    """k arms with independent success probabilities p_i ~ Beta(alpha, beta).
+
+    ``probs`` fixes the probabilities of every task instead (a one-task distribution,
+    useful for tests and for replaying a published instance).
+    """
+
+    def __init__(
+        self,
+        k: int = 2,
+        horizon: int = 100,
+        alpha: float = 1.0,
+        beta: float = 1.0,
+        probs: Sequence[float] | None = None,
+    ):
+        self.num_actions = check_positive_int("k", k)
+        self.horizon = check_positive_int("horizon", horizon)
+        self.alpha = check_positive_float("alpha", alpha)
+        self.beta = check_positive_float("beta", beta)
+        self.probs = None
+        if probs is not None:
+            p = np.asarray(probs, dtype=float)
+            if p.shape != (self.num_actions,):
+                raise ValueError(f"probs must hold k={self.num_actions} probabilities, got shape {p.shape}")
+            if not np.all((p >= 0) & (p <= 1)):
+                raise ValueError(f"probs must lie in [0, 1], got {p.tolist()}")
+            self.probs = p
+        self.params = {"k": self.num_actions, "horizon": self.horizon, "alpha": self.alpha, "beta": self.beta}
+        if self.probs is not None:
+            self.params["probs"] = self.probs.tolist()
+
+    def sample_tasks(self, rng: np.random.Generator, num_trials: int) -> Arrays:
+        if self.probs is not None:
+            return {"p": np.tile(self.probs, (num_trials, 1))}
+        return {"p": rng.beta(self.alpha, self.beta, size=(num_trials, self.num_actions))}
+
+    def step(self, tasks: Arrays, state: Arrays, actions: np.ndarray) -> tuple[Arrays, np.ndarray]:
+        rows, counts = self._count_pull(state, actions)
+        u = counter_uniform(state["key"], actions, counts)
+        return state, (u < tasks["p"][rows, actions]).astype(np.float64)
+
+    # Belief model: independent Beta posteriors, one per arm.
+    def prior(self, num_trials: int) -> Arrays:
+        shape = (num_trials, self.num_actions)
+        return {"alpha": np.full(shape, self.alpha), "beta": np.full(shape, self.beta)}
+
+    def update_belief(self, belief: Arrays, actions: np.ndarray, rewards: np.ndarray, obs=None) -> Arrays:
+        rows = np.arange(len(actions))
+        alpha, beta = belief["alpha"].copy(), belief["beta"].copy()
+        alpha[rows, actions] += rewards
+        beta[rows, actions] += 1.0 - rewards
+        return {"alpha": alpha, "beta": beta}
+
+    def belief_features(self, belief: Arrays) -> dict[str, np.ndarray]:
+        a, b = belief["alpha"], belief["beta"]
+        return {"posterior_mean": a / (a + b), "alpha": a, "beta": b}
+
+
+class DependentBernoulliBandit(BernoulliBandit):
+    """Two arms with probabilities (p, 1 - p), p ~ Beta(alpha, beta) (Wang et al. 2016).
+
+    Pulling either arm is evidence about the single parameter p, so the posterior is
+    one Beta distribution: a success on arm 0 or a failure on arm 1 counts for p.
+    """
+
+    def __init__(self, horizon: int = 100, alpha: float = 1.0, beta: float = 1.0):
+        super().__init__(k=2, horizon=horizon, alpha=alpha, beta=beta)
+        self.params = {"horizon": self.horizon, "alpha": self.alpha, "beta": self.beta}
+
+    def sample_tasks(self, rng: np.random.Generator, num_trials: int) -> Arrays:
+        p = rng.beta(self.alpha, self.beta, size=num_trials)
+        return {"p": np.stack([p, 1.0 - p], axis=1)}
+
+    def prior(self, num_trials: int) -> Arrays:
+        return {"alpha": np.full(num_trials, self.alpha), "beta": np.full(num_trials, self.beta)}
+
+    def update_belief(self, belief: Arrays, actions: np.ndarray, rewards: np.ndarray, obs=None) -> Arrays:
+        evidence_for_p = np.where(actions == 0, rewards, 1.0 - rewards)
+        return {"alpha": belief["alpha"] + evidence_for_p, "beta": belief["beta"] + 1.0 - evidence_for_p}
+
+    def belief_features(self, belief: Arrays) -> dict[str, np.ndarray]:
+        a, b = belief["alpha"], belief["beta"]
+        mean_p = a / (a + b)
+        return {"posterior_mean": np.stack([mean_p, 1.0 - mean_p], axis=1), "alpha": a, "beta": b}
+
+
+class GaussianBandit(_BanditBase):
+    """k arms with means mu_i ~ N(prior_mean, prior_std^2) and rewards N(mu_a, noise_std^2)."""
+
+    def __init__(
+        self,
+        k: int = 5,
+        horizon: int = 100,
+        prior_mean: float = 0.0,
+        prior_std: float = 1.0,
+        noise_std: float = 1.0,
+    ):
+        self.num_actions = check_positive_int("k", k)
+        self.horizon = check_positive_int("horizon", horizon)
+        self.prior_mean = float(prior_mean)
+        if not np.isfinite(self.prior_mean):
+            raise ValueError(f"prior_mean must be finite, got {prior_mean!r}")
+        self.prior_std = check_positive_float("prior_std", prior_std)
+        self.noise_std = check_positive_float("noise_std", noise_std)
+        self.params = {
+            "k": self.num_actions,
+            "horizon": self.horizon,
+            "prior_mean": self.prior_mean,
+            "prior_std": self.prior_std,
+            "noise_std": self.noise_std,
+        }
+
+    def sample_tasks(self, rng: np.random.Generator, num_trials: int) -> Arrays:
+        return {"mu": rng.normal(self.prior_mean, self.prior_std, size=(num_trials, self.num_actions))}
+
+    def arm_means(self, tasks: Arrays) -> np.ndarray:
+        return tasks["mu"]
+
+    def step(self, tasks: Arrays, state: Arrays, actions: np.ndarray) -> tuple[Arrays, np.ndarray]:
+        rows, counts = self._count_pull(state, actions)
+        z = counter_normal(state["key"], actions, counts)
+        return state, tasks["mu"][rows, actions] + self.noise_std * z
+
+    # Belief model: independent conjugate normal posteriors (known noise variance).
+    def prior(self, num_trials: int) -> Arrays:
+        shape = (num_trials, self.num_actions)
+        return {"mean": np.full(shape, self.prior_mean), "precision": np.full(shape, self.prior_std**-2)}
+
+    def update_belief(self, belief: Arrays, actions: np.ndarray, rewards: np.ndarray, obs=None) -> Arrays:
+        rows = np.arange(len(actions))
+        mean, prec = belief["mean"].copy(), belief["precision"].copy()
+        noise_prec = self.noise_std**-2
+        p0 = prec[rows, actions]
+        prec[rows, actions] = p0 + noise_prec
+        mean[rows, actions] = (p0 * mean[rows, actions] + noise_prec * rewards) / (p0 + noise_prec)
+        return {"mean": mean, "precision": prec}
+
+    def belief_features(self, belief: Arrays) -> dict[str, np.ndarray]:
+        return {"posterior_mean": belief["mean"], "posterior_std": belief["precision"] ** -0.5}
+
+
+# name, family, suites, parameters
+VARIANTS: list[tuple[str, type[TaskFamily], tuple[str, ...], dict]] = [
+    ("bernoulli-k2-h100", BernoulliBandit, ("bandits",), {"k": 2, "horizon": 100}),
+    ("bernoulli-dependent-k2-h100", DependentBernoulliBandit, ("bandits",), {"horizon": 100}),
+    ("bernoulli-k5-h100", BernoulliBandit, ("bandits", "rl2-bandits"), {"k": 5, "horizon": 100}),
+    ("bernoulli-k10-h100", BernoulliBandit, ("bandits", "rl2-bandits"), {"k": 10, "horizon": 100}),
+    ("gaussian-k5-h100", GaussianBandit, ("bandits",), {"k": 5, "horizon": 100}),
+]
+# The grid of Duan et al. (2016), Table 1: k in {5, 10, 50}, horizon in {10, 100, 500}.
+VARIANTS += [
+    (f"bernoulli-k{k}-h{h}", BernoulliBandit, ("rl2-bandits",), {"k": k, "horizon": h})
+    for k in (5, 10, 50)
+    for h in (10, 100, 500)
+    if (k, h) not in ((5, 100), (10, 100))
+]
+
+for _name, _family, _suites, _params in VARIANTS:
+    register(_name, _family, suites=_suites, **_params)

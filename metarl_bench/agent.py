@@ -1,0 +1,97 @@
+"""The agent interface: the same verbs for every contestant (as in Stable-Baselines3).
+
+An agent is built for the task family it will play (``make_agent(name, family)``),
+may be meta-trained on another family of the same spaces (``fit``), and then plays
+batches of trials: ``reset`` gives fresh memory for ``num_trials`` trials and ``act``
+maps a batch of RL² observations plus memory to actions plus new memory.  Memory
+persists across the inner episodes of a trial and is replaced by ``reset`` between
+trials.  Numpy in, numpy out.
+"""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from metarl_bench.family import Arrays, TaskFamily
+
+Obs = dict[str, np.ndarray]
+
+
+class Agent(ABC):
+    """Base class of every agent.
+
+    Class attributes:
+        name: the registry name (set by subclasses).
+        privileged: True only for reference agents that are told the task (the oracle);
+            the evaluator passes ``tasks`` to ``reset`` for these and for no one else.
+        learns: True when ``fit`` meta-trains (the CLI then reports training cost).
+    """
+
+    name: str = "agent"
+    privileged: bool = False
+    learns: bool = False
+
+    def __init__(self, family: TaskFamily, **config: Any):
+        self.family = family
+        self.config = config
+
+    @property
+    def num_actions(self) -> int:
+        return self.family.num_actions
+
+    def fit(self, family: TaskFamily, budget: int, seed: int | None = None, **kwargs: Any) -> dict[str, Any]:
+        """Meta-train on tasks of ``family`` for ``budget`` environment steps.
+
+        Returns training statistics (at least ``train_steps``).  A no-op for agents that
+        do not learn.
+        """
+        return {"train_steps": 0}
+
+    @abstractmethod
+    def reset(self, num_trials: int, rng: np.random.Generator | None = None, tasks: Arrays | None = None) -> Any:
+        """Fresh memory for ``num_trials`` new trials.
+
+        ``rng`` drives any randomness of the agent's own; ``tasks`` is given only to
+        privileged agents.
+        """
+
+    @abstractmethod
+    def act(self, obs: Obs, memory: Any) -> tuple[np.ndarray, Any]:
+        """Actions (int64, shape (num_trials,)) for a batch of observations, and new memory."""
+
+    def features(self, memory: Any) -> np.ndarray:
+        """The agent's memory as a (num_trials, d) float array, for belief probes."""
+        raise NotImplementedError(f"agent {self.name!r} exposes no features")
+
+    # Persistence: non-learning agents are fully described by their config.
+    def save(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.write_text(json.dumps({"agent": self.name, "config": self.config}, indent=2))
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path, family: TaskFamily) -> Agent:
+        path = Path(path)
+        try:
+            data = json.loads(path.read_text())
+            agent, config = data["agent"], data["config"]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise ValueError(f"{path} is not a saved {cls.name!r} agent: {exc}") from None
+        if agent != cls.name:
+            raise ValueError(f"{path} holds agent {agent!r}, not {cls.name!r}")
+        return cls(family, **config)
+
+
+def last_transition(obs: Obs) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(previous action, previous reward, has_previous) read from an RL² observation batch.
+
+    ``has_previous`` is False on the first step of a trial (the one-hot is all zeros).
+    """
+    one_hot = obs["prev_action"]
+    has_prev = one_hot.any(axis=1)
+    return one_hot.argmax(axis=1), obs["prev_reward"][:, 0].astype(np.float64), has_prev

@@ -1,0 +1,110 @@
+"""The task-family contract: a parameterised distribution over tasks, stepped in batches.
+
+A family is a handful of array functions in the style of gymnax: ``sample_tasks`` draws
+the hidden task parameters, ``init_state``/``start_episode`` build the step state and
+``step`` advances a whole batch of trials with numpy.  The belief model (prior and
+posterior update) lives beside the dynamics so that planners and probes can use it.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any
+
+import numpy as np
+
+Arrays = dict[str, np.ndarray]
+
+
+class TaskFamily(ABC):
+    """A distribution over tasks whose trials are stepped as numpy batches.
+
+    Subclasses set ``num_actions``, ``obs_shape``, ``horizon`` (steps per inner episode)
+    and ``episodes_per_trial`` in ``__init__`` after validating their parameters, and keep
+    the constructor keyword arguments in ``self.params`` so that a family can be rebuilt
+    from its spec.
+    """
+
+    num_actions: int
+    obs_shape: tuple[int, ...]
+    obs_low: float = -np.inf
+    obs_high: float = np.inf
+    horizon: int
+    episodes_per_trial: int = 1
+    params: dict[str, Any]
+
+    @property
+    def trial_length(self) -> int:
+        """Steps in one trial (all inner episodes)."""
+        return self.horizon * self.episodes_per_trial
+
+    @abstractmethod
+    def sample_tasks(self, rng: np.random.Generator, num_trials: int) -> Arrays:
+        """Draw ``num_trials`` tasks from the prior; every array has leading axis ``num_trials``."""
+
+    @abstractmethod
+    def init_state(self, tasks: Arrays, rng: np.random.Generator) -> Arrays:
+        """Per-trial step state at the start of a trial.
+
+        All randomness the trial will consume must be fixed here (or drawn in amounts
+        that do not depend on the actions), so that every agent meets the same noise.
+        """
+
+    def start_episode(self, tasks: Arrays, state: Arrays) -> Arrays:
+        """State at the start of an inner episode (e.g. back to the start cell)."""
+        return state
+
+    @abstractmethod
+    def observe(self, tasks: Arrays, state: Arrays) -> np.ndarray:
+        """Inner observation, shape ``(num_trials, *obs_shape)``, float32."""
+
+    @abstractmethod
+    def step(self, tasks: Arrays, state: Arrays, actions: np.ndarray) -> tuple[Arrays, np.ndarray]:
+        """Advance every trial by one step; returns the new state and rewards ``(num_trials,)``."""
+
+    @abstractmethod
+    def oracle_return(self, tasks: Arrays) -> np.ndarray:
+        """Expected trial return of the policy that knows the task, shape ``(num_trials,)``."""
+
+    def random_return(self, tasks: Arrays) -> np.ndarray | None:
+        """Expected trial return of uniform random play, if known in closed form."""
+        return None
+
+    # Belief model.  Families without a tractable posterior may leave these unimplemented.
+    def prior(self, num_trials: int) -> Arrays:
+        """The belief before any experience, batched."""
+        raise NotImplementedError(f"{type(self).__name__} has no belief model")
+
+    def update_belief(
+        self, belief: Arrays, actions: np.ndarray, rewards: np.ndarray, obs: np.ndarray | None = None
+    ) -> Arrays:
+        """Posterior after observing (action, reward, next observation) in every trial."""
+        raise NotImplementedError(f"{type(self).__name__} has no belief model")
+
+    def belief_features(self, belief: Arrays) -> dict[str, np.ndarray]:
+        """Named, flattened summaries of a belief (e.g. posterior means), for probes."""
+        raise NotImplementedError(f"{type(self).__name__} has no belief model")
+
+    def describe(self) -> str:
+        params = ", ".join(f"{k}={v!r}" for k, v in self.params.items())
+        return f"{type(self).__name__}({params})"
+
+
+def check_positive_int(name: str, value: Any, minimum: int = 1) -> int:
+    """Validate an integer parameter; raise ValueError naming it and the allowed range."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value}")
+    return int(value)
+
+
+def check_positive_float(name: str, value: Any) -> float:
+    """Validate a strictly positive, finite real parameter."""
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a positive finite number, got {value!r}") from None
+    if not np.isfinite(x) or x <= 0:
+        raise ValueError(f"{name} must be a positive finite number, got {value!r}")
+    return x

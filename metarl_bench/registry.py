@@ -1,0 +1,271 @@
+"""Registries of task families and agents, with plugin discovery through entry points.
+
+Built-in families (``envs``) and agents (``baselines``) register themselves exactly as
+a user's package does: their modules are named in the entry-point groups
+``metarl_bench.families`` and ``metarl_bench.agents`` and are imported on first lookup.
+Every family is also registered as the gymnasium id ``metarl_bench/<name>``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import re
+import warnings
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from typing import Any
+
+import gymnasium as gym
+
+from metarl_bench.family import TaskFamily
+
+GYM_NAMESPACE = "metarl_bench"
+FAMILY_GROUP = "metarl_bench.families"
+AGENT_GROUP = "metarl_bench.agents"
+# Used when the package runs from a source tree without installed entry points.
+BUILTIN_MODULES = {FAMILY_GROUP: ("envs.bandits",), AGENT_GROUP: ("baselines.classical", "baselines.bayes")}
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+class UnknownNameError(LookupError):
+    """A family, suite or agent name that is not registered; the message lists valid ones."""
+
+    def __init__(self, kind: str, name: str, valid: Iterable[str]):
+        self.kind, self.name, self.valid = kind, name, sorted(valid)
+        super().__init__(f"unknown {kind} {name!r}; valid {kind}s: {', '.join(self.valid)}")
+
+    def __str__(self) -> str:  # LookupError would repr() the message
+        return self.args[0]
+
+
+@dataclass(frozen=True)
+class FamilySpec:
+    """What ``register`` recorded: enough to rebuild the family from its name alone."""
+
+    name: str
+    factory: Callable[..., TaskFamily]
+    defaults: dict[str, Any]
+    suites: tuple[str, ...] = ()
+
+    @property
+    def gym_id(self) -> str:
+        return f"{GYM_NAMESPACE}/{self.name}"
+
+    def make(self, **overrides: Any) -> TaskFamily:
+        kwargs = {**self.defaults, **overrides}
+        try:
+            params = inspect.signature(self.factory).parameters
+        except (TypeError, ValueError):  # builtins without signatures
+            params = {}
+        takes_any = any(p.kind is p.VAR_KEYWORD for p in params.values())
+        unknown = [k for k in kwargs if params and not takes_any and k not in params]
+        if unknown:
+            allowed = [k for k, p in params.items() if p.kind is p.POSITIONAL_OR_KEYWORD or p.kind is p.KEYWORD_ONLY]
+            raise ValueError(f"{self.name}: unknown parameter(s) {unknown}; allowed: {allowed}")
+        family = self.factory(**kwargs)
+        if not isinstance(family, TaskFamily):
+            raise TypeError(f"{self.name}: factory returned {type(family).__name__}, not a TaskFamily")
+        return family
+
+
+@dataclass
+class _Registry:
+    families: dict[str, FamilySpec] = field(default_factory=dict)
+    suites: dict[str, list[str]] = field(default_factory=dict)
+    agents: dict[str, Callable[..., Any]] = field(default_factory=dict)
+    loaded: set[str] = field(default_factory=set)
+
+
+_REG = _Registry()
+
+
+def _load_group(group: str) -> None:
+    """Import every module named in an entry-point group, once."""
+    if group in _REG.loaded:
+        return
+    _REG.loaded.add(group)
+    found = {ep.value.split(":")[0]: ep for ep in entry_points(group=group)}
+    for module in BUILTIN_MODULES[group]:
+        if module not in found:
+            importlib.import_module(module)
+    for module, ep in found.items():
+        try:
+            ep.load()
+        except Exception as exc:  # a broken plugin must not break the framework
+            warnings.warn(f"metarl_bench: could not load plugin {module!r} ({group}): {exc!r}", stacklevel=2)
+
+
+def load_families() -> None:
+    _load_group(FAMILY_GROUP)
+
+
+def _check_name(kind: str, name: Any) -> str:
+    if not isinstance(name, str) or not _NAME_RE.match(name):
+        raise ValueError(f"{kind} name must be a non-empty string of letters, digits, '.', '_' or '-', got {name!r}")
+    return name
+
+
+def register(
+    name: str,
+    family: Callable[..., TaskFamily] | None = None,
+    *,
+    suites: Iterable[str] = (),
+    replace: bool = False,
+    **defaults: Any,
+) -> Any:
+    """Register a task distribution ``name`` = ``family(**defaults)``.
+
+    Also usable as a class decorator: ``@register("my-bandit", k=3)``.  The family is
+    built once here, so invalid defaults fail now and leave nothing registered.  The
+    distribution also becomes the gymnasium id ``metarl_bench/<name>``.
+    """
+    if family is None:
+        return lambda fam: (register(name, fam, suites=suites, replace=replace, **defaults), fam)[1]
+    _check_name("family", name)
+    suites = tuple(suites)
+    for suite in suites:
+        _check_name("suite", suite)
+        if suite in _REG.families:
+            raise ValueError(f"suite name {suite!r} is already a family name")
+    if name in _REG.suites:
+        raise ValueError(f"family name {name!r} is already a suite name")
+    if name in _REG.families and not replace:
+        raise ValueError(f"family {name!r} is already registered; pass replace=True to replace it")
+    if not callable(family):
+        raise TypeError(f"family must be a TaskFamily subclass or factory, got {family!r}")
+    spec = FamilySpec(name, family, dict(defaults), suites)
+    spec.make()  # validates the defaults; raises before anything is recorded
+
+    gym_kwargs = {"family": name, **defaults}
+    if spec.gym_id in gym.registry:
+        del gym.registry[spec.gym_id]
+    gym.register(
+        id=spec.gym_id,
+        entry_point="metarl_bench.gym_env:SingleTrialEnv",
+        vector_entry_point="metarl_bench.gym_env:TrialVectorEnv",
+        kwargs=gym_kwargs,
+        disable_env_checker=True,  # checked by the test suite; the check costs a step
+    )
+    old = _REG.families.get(name)
+    if old is not None:
+        for suite in old.suites:
+            _REG.suites[suite].remove(name)
+    _REG.families[name] = spec
+    for suite in suites:
+        members = _REG.suites.setdefault(suite, [])
+        if name not in members:
+            members.append(name)
+    return family
+
+
+def unregister(name: str) -> None:
+    """Remove a family (and its gymnasium id); mainly for tests and notebooks."""
+    spec = get_spec(name)
+    del _REG.families[name]
+    for suite in spec.suites:
+        _REG.suites[suite].remove(name)
+        if not _REG.suites[suite]:
+            del _REG.suites[suite]
+    gym.registry.pop(spec.gym_id, None)
+
+
+def get_spec(name: str) -> FamilySpec:
+    load_families()
+    try:
+        return _REG.families[name]
+    except KeyError:
+        raise UnknownNameError("family", name, _REG.families) from None
+
+
+def make_family(name: str, **overrides: Any) -> TaskFamily:
+    """Build the task family registered as ``name``, with parameter overrides."""
+    return get_spec(name).make(**overrides)
+
+
+def make(name: str, num_trials: int = 1, seed: Any = None, **overrides: Any):
+    """A batched :class:`~metarl_bench.trial.TrialEnv` of ``num_trials`` trials of ``name``."""
+    from metarl_bench.trial import TrialEnv
+
+    return TrialEnv(make_family(name, **overrides), num_trials=num_trials, seed=seed)
+
+
+def list_families(suite: str | None = None) -> list[str]:
+    load_families()
+    if suite is None:
+        return sorted(_REG.families)
+    if suite not in _REG.suites:
+        raise UnknownNameError("suite", suite, _REG.suites)
+    return list(_REG.suites[suite])
+
+
+def list_suites() -> list[str]:
+    load_families()
+    return sorted(_REG.suites)
+
+
+def resolve_envs(expr: str) -> list[str]:
+    """Expand ``"bandits"``, ``"a,b"`` or a single name into distribution names, in order."""
+    load_families()
+    names: list[str] = []
+    for part in (p.strip() for p in expr.split(",")):
+        if not part:
+            continue
+        if part in _REG.suites:
+            names.extend(_REG.suites[part])
+        elif part in _REG.families:
+            names.append(part)
+        else:
+            raise UnknownNameError("env", part, [*_REG.families, *_REG.suites])
+    if not names:
+        raise ValueError("no task distribution named; give a name, a suite or a comma list")
+    return list(dict.fromkeys(names))
+
+
+# ----------------------------------------------------------------------------- agents
+
+
+def register_agent(name: str, factory: Callable[..., Any] | None = None, *, replace: bool = False) -> Any:
+    """Register an agent class (or factory) under ``name``; usable as a decorator."""
+    if factory is None:
+        return lambda f: (register_agent(name, f, replace=replace), f)[1]
+    _check_name("agent", name)
+    if not callable(factory):
+        raise TypeError(f"agent factory must be callable, got {factory!r}")
+    if name in _REG.agents and not replace:
+        raise ValueError(f"agent {name!r} is already registered; pass replace=True to replace it")
+    _REG.agents[name] = factory
+    return factory
+
+
+def list_agents() -> list[str]:
+    _load_group(AGENT_GROUP)
+    return sorted(_REG.agents)
+
+
+def get_agent_factory(name: str) -> Callable[..., Any]:
+    _load_group(AGENT_GROUP)
+    try:
+        return _REG.agents[name]
+    except KeyError:
+        raise UnknownNameError("agent", name, _REG.agents) from None
+
+
+def make_agent(name: str, family: TaskFamily, **config: Any) -> Any:
+    """Build agent ``name`` for playing ``family`` (its action and observation spaces)."""
+    return get_agent_factory(name)(family, **config)
+
+
+def resolve_agents(expr: str) -> list[str]:
+    """``"all"``, a comma list or a single agent name, validated."""
+    valid = list_agents()
+    if expr.strip() == "all":
+        return valid
+    names = [p.strip() for p in expr.split(",") if p.strip()]
+    for n in names:
+        if n not in _REG.agents:
+            raise UnknownNameError("agent", n, valid)
+    if not names:
+        raise ValueError("no agent named")
+    return list(dict.fromkeys(names))

@@ -1,0 +1,139 @@
+"""The batched trial environment: N trials of one task family stepped by numpy calls.
+
+This is the one implementation of the trial dynamics.  The gymnasium single env and
+vector env (``metarl_bench.gym_env``), the SB3 adapter and the evaluator all drive it.
+
+A trial is one sampled task played for ``episodes_per_trial`` inner episodes of
+``horizon`` steps.  Observations follow the RL² convention: the inner observation, the
+previous action (one-hot), the previous reward and a flag that marks the first step of
+every inner episode.  All trials of a batch move in lock step (trials have fixed length).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from metarl_bench.family import Arrays, TaskFamily
+
+OBS_KEYS = ("obs", "prev_action", "prev_reward", "new_episode")
+
+
+def observation_space(family: TaskFamily) -> gym.spaces.Dict:
+    """The Dict observation space of one trial of ``family``."""
+    return gym.spaces.Dict(
+        {
+            "obs": gym.spaces.Box(family.obs_low, family.obs_high, family.obs_shape, np.float32),
+            "prev_action": gym.spaces.Box(0.0, 1.0, (family.num_actions,), np.float32),
+            "prev_reward": gym.spaces.Box(-np.inf, np.inf, (1,), np.float32),
+            "new_episode": gym.spaces.Box(0.0, 1.0, (1,), np.float32),
+        }
+    )
+
+
+def validate_actions(actions: Any, num_trials: int, num_actions: int) -> np.ndarray:
+    """Return ``actions`` as an int64 array of shape (num_trials,), or raise ValueError."""
+    arr = np.asarray(actions)
+    if arr.shape != (num_trials,):
+        raise ValueError(
+            f"actions must have shape ({num_trials},) (one per trial), got shape {arr.shape}"
+        )
+    if arr.dtype.kind == "f":
+        if np.isnan(arr).any():
+            raise ValueError(f"actions contain NaN; allowed are integers in [0, {num_actions})")
+        raise ValueError(
+            f"actions must have an integer dtype, got {arr.dtype}; allowed are integers in [0, {num_actions})"
+        )
+    if arr.dtype.kind not in "iu":
+        raise ValueError(f"actions must have an integer dtype, got {arr.dtype}")
+    if num_trials and (arr.min() < 0 or arr.max() >= num_actions):
+        bad = arr[(arr < 0) | (arr >= num_actions)][0]
+        raise ValueError(f"action {bad} is out of range; allowed are integers in [0, {num_actions})")
+    return arr.astype(np.int64, copy=False)
+
+
+class TrialEnv:
+    """``num_trials`` trials of ``family``, stepped together.
+
+    Attributes reachable without touching the agent's view: ``tasks`` (the sampled
+    task parameters), ``episode_returns`` (num_trials, episodes_per_trial), ``t``.
+    """
+
+    def __init__(self, family: TaskFamily, num_trials: int = 1, seed: int | np.random.Generator | None = None):
+        if isinstance(num_trials, bool) or not isinstance(num_trials, (int, np.integer)) or num_trials < 1:
+            raise ValueError(f"num_trials must be an integer >= 1, got {num_trials!r}")
+        self.family = family
+        self.num_trials = int(num_trials)
+        self.rng = np.random.default_rng(seed)
+        self.observation_space = observation_space(family)
+        self._rows = np.arange(self.num_trials)
+        self.tasks: Arrays | None = None
+        self.state: Arrays | None = None
+        self.t = 0
+
+    @property
+    def num_actions(self) -> int:
+        return self.family.num_actions
+
+    @property
+    def trial_length(self) -> int:
+        return self.family.trial_length
+
+    @property
+    def done(self) -> bool:
+        return self.tasks is None or self.t >= self.family.trial_length
+
+    def reset(
+        self,
+        seed: int | np.random.Generator | None = None,
+        tasks: Arrays | None = None,
+    ) -> dict[str, np.ndarray]:
+        """Start new trials: sample tasks (unless given) and fix the trial's noise."""
+        if seed is not None:
+            self.rng = np.random.default_rng(seed)
+        if tasks is None:
+            tasks = self.family.sample_tasks(self.rng, self.num_trials)
+        else:
+            lengths = {k: len(v) for k, v in tasks.items()}
+            if any(n != self.num_trials for n in lengths.values()):
+                raise ValueError(f"every task array needs {self.num_trials} rows, got {lengths}")
+        self.tasks = tasks
+        self.state = self.family.start_episode(tasks, self.family.init_state(tasks, self.rng))
+        self.t = 0
+        self.episode_returns = np.zeros((self.num_trials, self.family.episodes_per_trial))
+        n, k = self.num_trials, self.family.num_actions
+        return self._observation(np.zeros((n, k), np.float32), np.zeros(n), new_episode=True)
+
+    def step(self, actions: Any) -> tuple[dict[str, np.ndarray], np.ndarray, bool, dict[str, Any]]:
+        """Advance every trial one step.
+
+        Returns ``(obs, rewards, trial_done, info)``; ``trial_done`` is a bool because all
+        trials end together.  ``info["episode_done"]`` says whether an inner episode ended.
+        """
+        if self.done:
+            raise RuntimeError("the trials are over (or were never started): call reset() first")
+        fam = self.family
+        actions = validate_actions(actions, self.num_trials, fam.num_actions)
+        self.state, rewards = fam.step(self.tasks, self.state, actions)
+        episode = self.t // fam.horizon
+        self.episode_returns[:, episode] += rewards
+        self.t += 1
+        episode_done = self.t % fam.horizon == 0
+        trial_done = self.t >= fam.trial_length
+        if episode_done and not trial_done:
+            self.state = fam.start_episode(self.tasks, self.state)
+        one_hot = np.zeros((self.num_trials, fam.num_actions), np.float32)
+        one_hot[self._rows, actions] = 1.0
+        obs = self._observation(one_hot, rewards, new_episode=episode_done and not trial_done)
+        return obs, rewards, trial_done, {"episode_done": episode_done, "episode": episode}
+
+    def _observation(self, prev_action: np.ndarray, prev_reward: np.ndarray, new_episode: bool) -> dict[str, np.ndarray]:
+        n = self.num_trials
+        return {
+            "obs": self.family.observe(self.tasks, self.state),
+            "prev_action": prev_action,
+            "prev_reward": prev_reward.astype(np.float32).reshape(n, 1),
+            "new_episode": np.full((n, 1), float(new_episode), np.float32),
+        }
