@@ -57,6 +57,8 @@ class BernoulliBandit(_BanditBase):
     useful for tests and for replaying a published instance).
     """
 
+    reward_low, reward_high = 0.0, 1.0
+
     def __init__(
         self,
         k: int = 2,
@@ -107,6 +109,10 @@ class BernoulliBandit(_BanditBase):
         a, b = belief["alpha"], belief["beta"]
         return {"posterior_mean": a / (a + b), "alpha": a, "beta": b}
 
+    def posterior_sample(self, belief: Arrays, rng: np.random.Generator) -> np.ndarray:
+        """Arm means drawn from the posterior, shape (num_trials, k) (for Thompson sampling)."""
+        return rng.beta(belief["alpha"], belief["beta"])
+
 
 class DependentBernoulliBandit(BernoulliBandit):
     """Two arms with probabilities (p, 1 - p), p ~ Beta(alpha, beta) (Wang et al. 2016).
@@ -134,6 +140,10 @@ class DependentBernoulliBandit(BernoulliBandit):
         a, b = belief["alpha"], belief["beta"]
         mean_p = a / (a + b)
         return {"posterior_mean": np.stack([mean_p, 1.0 - mean_p], axis=1), "alpha": a, "beta": b}
+
+    def posterior_sample(self, belief: Arrays, rng: np.random.Generator) -> np.ndarray:
+        p = rng.beta(belief["alpha"], belief["beta"])
+        return np.stack([p, 1.0 - p], axis=1)
 
 
 class GaussianBandit(_BanditBase):
@@ -189,6 +199,9 @@ class GaussianBandit(_BanditBase):
 
     def belief_features(self, belief: Arrays) -> dict[str, np.ndarray]:
         return {"posterior_mean": belief["mean"], "posterior_std": belief["precision"] ** -0.5}
+
+    def posterior_sample(self, belief: Arrays, rng: np.random.Generator) -> np.ndarray:
+        return rng.normal(belief["mean"], belief["precision"] ** -0.5)
 
 
 # name, family, suites, parameters

@@ -52,6 +52,23 @@ class Agent(ABC):
         """
         return {"train_steps": 0}
 
+    def prepare(
+        self,
+        train_family: TaskFamily,
+        train_env: str,
+        budget: int | None = None,
+        seed: int = 0,
+        retrain: bool = False,
+        device: str = "cpu",
+    ) -> dict[str, Any]:
+        """Get ready for evaluation: load a shipped checkpoint or meta-train.
+
+        Learning agents override this to load the checkpoint made for ``train_env``
+        unless ``retrain`` or a ``budget`` is given.  Returns training statistics
+        (``train_steps``, ``train_wall_s``, ``checkpoint``).
+        """
+        return self.fit(train_family, budget or 0, seed)
+
     @abstractmethod
     def reset(self, num_trials: int, rng: np.random.Generator | None = None, tasks: Arrays | None = None) -> Any:
         """Fresh memory for ``num_trials`` new trials.

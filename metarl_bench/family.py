@@ -29,6 +29,8 @@ class TaskFamily(ABC):
     obs_shape: tuple[int, ...]
     obs_low: float = -np.inf
     obs_high: float = np.inf
+    reward_low: float = -np.inf  # bounds of the reward, for the prev_reward space
+    reward_high: float = np.inf
     horizon: int
     episodes_per_trial: int = 1
     params: dict[str, Any]
@@ -84,6 +86,10 @@ class TaskFamily(ABC):
     def belief_features(self, belief: Arrays) -> dict[str, np.ndarray]:
         """Named, flattened summaries of a belief (e.g. posterior means), for probes."""
         raise NotImplementedError(f"{type(self).__name__} has no belief model")
+
+    def posterior_sample(self, belief: Arrays, rng: np.random.Generator) -> np.ndarray:
+        """Task parameters (for bandits: arm means) drawn from the posterior, for Thompson sampling."""
+        raise NotImplementedError(f"{type(self).__name__} cannot sample its posterior")
 
     def describe(self) -> str:
         params = ", ".join(f"{k}={v!r}" for k, v in self.params.items())

@@ -20,7 +20,7 @@ from metarl_bench.trial import TrialEnv, validate_actions
 
 def _info(env: TrialEnv, index: int | slice, extra: dict[str, Any]) -> dict[str, Any]:
     return {
-        "task": {k: v[index] for k, v in env.tasks.items()},
+        "task": {k: np.copy(v[index]) for k, v in env.tasks.items()},
         "episode_returns": env.episode_returns[index].copy(),
         **extra,
     }

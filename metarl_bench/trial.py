@@ -27,7 +27,7 @@ def observation_space(family: TaskFamily) -> gym.spaces.Dict:
         {
             "obs": gym.spaces.Box(family.obs_low, family.obs_high, family.obs_shape, np.float32),
             "prev_action": gym.spaces.Box(0.0, 1.0, (family.num_actions,), np.float32),
-            "prev_reward": gym.spaces.Box(-np.inf, np.inf, (1,), np.float32),
+            "prev_reward": gym.spaces.Box(family.reward_low, family.reward_high, (1,), np.float32),
             "new_episode": gym.spaces.Box(0.0, 1.0, (1,), np.float32),
         }
     )

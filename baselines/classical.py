@@ -1,0 +1,159 @@
+"""Classical bandit agents: random, greedy, epsilon-greedy, UCB1, Thompson sampling, oracle.
+
+All are batched over trials and read only the RL² observation (previous action and
+reward), except the oracle, which is told the task.  The belief-based ones (greedy,
+epsilon-greedy, Thompson) use the family's own belief model, so they work on every
+bandit family that has one (Bernoulli, dependent Bernoulli, Gaussian).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from metarl_bench.agent import Agent, Obs, last_transition
+from metarl_bench.family import Arrays, TaskFamily
+from metarl_bench.registry import register_agent
+
+
+def _argmax_random_ties(values: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Row-wise argmax, ties broken uniformly at random (so no arm is favoured by index)."""
+    noise = rng.random(values.shape)
+    best = values >= values.max(axis=1, keepdims=True) - 1e-12
+    return np.where(best, noise, -1.0).argmax(axis=1)
+
+
+@register_agent("random")
+class RandomAgent(Agent):
+    """Uniform random play: the 0 of the normalised score."""
+
+    name = "random"
+
+    def reset(self, num_trials: int, rng: np.random.Generator | None = None, tasks: Arrays | None = None) -> Any:
+        return {"rng": np.random.default_rng(rng), "n": num_trials}
+
+    def act(self, obs: Obs, memory: Any) -> tuple[np.ndarray, Any]:
+        return memory["rng"].integers(0, self.num_actions, size=memory["n"]), memory
+
+
+class _BeliefAgent(Agent):
+    """Keeps the family's exact posterior in memory and acts on it."""
+
+    def __init__(self, family: TaskFamily, **config: Any):
+        super().__init__(family, **config)
+        try:
+            family.prior(1)
+        except NotImplementedError:
+            raise ValueError(f"agent {self.name!r} needs a family with a belief model; {family.describe()} has none")
+
+    def reset(self, num_trials: int, rng: np.random.Generator | None = None, tasks: Arrays | None = None) -> Any:
+        return {"rng": np.random.default_rng(rng), "belief": self.family.prior(num_trials), "t": 0}
+
+    def _observe(self, obs: Obs, memory: Any) -> Arrays:
+        action, reward, has_prev = last_transition(obs)
+        belief = memory["belief"]
+        if has_prev.any():
+            updated = self.family.update_belief(belief, action, reward, obs["obs"])
+            if not has_prev.all():
+                updated = {k: np.where(_expand(has_prev, v), v, belief[k]) for k, v in updated.items()}
+            belief = updated
+            memory["t"] += 1
+        memory["belief"] = belief
+        return belief
+
+    def features(self, memory: Any) -> np.ndarray:
+        parts = [np.asarray(v, float).reshape(len(v), -1) for v in memory["belief"].values()]
+        return np.concatenate(parts, axis=1)
+
+
+def _expand(mask: np.ndarray, like: np.ndarray) -> np.ndarray:
+    return mask.reshape(mask.shape + (1,) * (like.ndim - 1))
+
+
+@register_agent("greedy")
+class GreedyAgent(_BeliefAgent):
+    """Always pulls the arm with the highest posterior mean (no exploration)."""
+
+    name = "greedy"
+
+    def act(self, obs: Obs, memory: Any) -> tuple[np.ndarray, Any]:
+        means = self.family.belief_features(self._observe(obs, memory))["posterior_mean"]
+        return _argmax_random_ties(means, memory["rng"]), memory
+
+
+@register_agent("epsilon-greedy")
+class EpsilonGreedyAgent(GreedyAgent):
+    """Greedy on the posterior mean, but a uniformly random arm with probability ``epsilon``."""
+
+    name = "epsilon-greedy"
+
+    def __init__(self, family: TaskFamily, epsilon: float = 0.1):
+        if not 0.0 <= float(epsilon) <= 1.0:
+            raise ValueError(f"epsilon must lie in [0, 1], got {epsilon!r}")
+        super().__init__(family, epsilon=float(epsilon))
+
+    def act(self, obs: Obs, memory: Any) -> tuple[np.ndarray, Any]:
+        greedy, memory = super().act(obs, memory)
+        rng = memory["rng"]
+        explore = rng.random(len(greedy)) < self.config["epsilon"]
+        return np.where(explore, rng.integers(0, self.num_actions, len(greedy)), greedy), memory
+
+
+@register_agent("thompson")
+class ThompsonAgent(_BeliefAgent):
+    """Thompson sampling: pull the best arm of one posterior sample (Thompson 1933)."""
+
+    name = "thompson"
+
+    def act(self, obs: Obs, memory: Any) -> tuple[np.ndarray, Any]:
+        belief = self._observe(obs, memory)
+        sample = self.family.posterior_sample(belief, memory["rng"])
+        return _argmax_random_ties(sample, memory["rng"]), memory
+
+
+@register_agent("ucb1")
+class UCB1Agent(Agent):
+    """UCB1 (Auer et al. 2002): each arm once, then mean + c * sqrt(2 ln t / n_a)."""
+
+    name = "ucb1"
+
+    def __init__(self, family: TaskFamily, c: float = 1.0):
+        if not float(c) >= 0.0:
+            raise ValueError(f"c must be >= 0, got {c!r}")
+        super().__init__(family, c=float(c))
+
+    def reset(self, num_trials: int, rng: np.random.Generator | None = None, tasks: Arrays | None = None) -> Any:
+        k = self.num_actions
+        return {"rng": np.random.default_rng(rng), "pulls": np.zeros((num_trials, k)), "sums": np.zeros((num_trials, k))}
+
+    def act(self, obs: Obs, memory: Any) -> tuple[np.ndarray, Any]:
+        action, reward, has_prev = last_transition(obs)
+        rows = np.flatnonzero(has_prev)
+        memory["pulls"][rows, action[rows]] += 1.0
+        memory["sums"][rows, action[rows]] += reward[rows]
+        pulls = memory["pulls"]
+        t = pulls.sum(axis=1, keepdims=True)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ucb = memory["sums"] / pulls + self.config["c"] * np.sqrt(2.0 * np.log(np.maximum(t, 1.0)) / pulls)
+        ucb = np.where(pulls == 0, np.inf, ucb)  # untried arms first
+        return _argmax_random_ties(ucb, memory["rng"]), memory
+
+    def features(self, memory: Any) -> np.ndarray:
+        return np.concatenate([memory["pulls"], memory["sums"]], axis=1)
+
+
+@register_agent("oracle")
+class OracleAgent(Agent):
+    """Knows the task and always plays the best arm: the upper reference for regret."""
+
+    name = "oracle"
+    privileged = True
+
+    def reset(self, num_trials: int, rng: np.random.Generator | None = None, tasks: Arrays | None = None) -> Any:
+        if tasks is None:
+            raise ValueError("the oracle must be told the tasks: reset(num_trials, tasks=...)")
+        return {"best": self.family.arm_means(tasks).argmax(axis=1)}
+
+    def act(self, obs: Obs, memory: Any) -> tuple[np.ndarray, Any]:
+        return memory["best"], memory

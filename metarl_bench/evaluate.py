@@ -1,0 +1,260 @@
+"""The evaluator: held-out tasks, common random numbers, references, metrics with CIs.
+
+For one (agent, distribution) pair:
+
+1. the held-out task set is drawn once from the evaluation task stream (default 1000
+   tasks) and is the same for every agent;
+2. every evaluation seed fixes the reward noise (counter-based, see
+   ``metarl_bench.noise``) and the agent's own randomness; every agent, and the
+   Bayes-optimal reference policy, meets the same tasks and the same noise;
+3. the references are computed on those same tasks: random play and the oracle in
+   closed form per task where the family provides it, the Bayes-optimal policy by
+   running the ``bayes`` agent (exact where tractable, else a named lower bound);
+4. metrics are paired per task, and their 95% confidence intervals come from a
+   bootstrap over tasks (each task's seeds travel with it), via ``scipy.stats.bootstrap``.
+
+The evaluator never looks inside an agent: it calls ``reset`` and ``act`` only.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+from scipy.stats import bootstrap
+
+from metarl_bench.agent import Agent
+from metarl_bench.family import TaskFamily
+from metarl_bench.registry import get_spec, make_agent
+from metarl_bench.seeding import eval_agent_rng, eval_noise_rng, eval_task_rng
+from metarl_bench.trial import TrialEnv
+
+DEFAULT_EVAL_TASKS = 1000
+DEFAULT_SEEDS = (0, 1, 2)
+# Adaptation speed: first step (or inner episode) at which the agent's reward reaches
+# this fraction of the way from random play to the oracle's level.
+ADAPT_FRACTION = 0.8
+CONFIDENCE = 0.95
+BOOTSTRAP_RESAMPLES = 2000
+
+
+@dataclass(frozen=True)
+class EvalSettings:
+    """What defines an evaluation: the held-out tasks and the noise seeds."""
+
+    n_tasks: int = DEFAULT_EVAL_TASKS
+    seeds: tuple[int, ...] = DEFAULT_SEEDS
+    task_seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.n_tasks, (int, np.integer)) or self.n_tasks < 2:
+            raise ValueError(f"n_tasks must be an integer >= 2 (bootstrap needs two tasks), got {self.n_tasks!r}")
+        if not self.seeds:
+            raise ValueError("seeds must name at least one evaluation seed")
+        if any(not isinstance(s, (int, np.integer)) or s < 0 for s in self.seeds):
+            raise ValueError(f"seeds must be non-negative integers, got {self.seeds!r}")
+
+
+@dataclass
+class Rollout:
+    """Rewards of an agent on the held-out tasks: ``rewards[seed, task, step]``."""
+
+    rewards: np.ndarray
+    episode_returns: np.ndarray  # [seed, task, inner episode]
+    wall_s: float
+
+    @property
+    def task_returns(self) -> np.ndarray:
+        """Trial return per task, averaged over seeds: shape (n_tasks,)."""
+        return self.rewards.sum(axis=2).mean(axis=0)
+
+
+@dataclass
+class References:
+    """Per-task reference returns on the held-out tasks, and the Bayes-optimal method."""
+
+    random: np.ndarray
+    oracle: np.ndarray
+    bayes: np.ndarray
+    bayes_value: float  # exact expected return under the prior, or the measured bound
+    bayes_method: str
+    bayes_rollout: Rollout
+    random_curve: np.ndarray  # expected reward per step of random play
+    oracle_curve: np.ndarray
+
+
+@dataclass
+class Evaluation:
+    """Everything one evaluation produced: the metrics row and the curves."""
+
+    env: str
+    agent: str
+    metrics: dict[str, Any]
+    step_curve: dict[str, np.ndarray] = field(default_factory=dict)
+    episode_curve: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+def held_out_tasks(name: str, family: TaskFamily, settings: EvalSettings) -> dict[str, np.ndarray]:
+    return family.sample_tasks(eval_task_rng(name, settings.task_seed), settings.n_tasks)
+
+
+def rollout(agent: Agent, name: str, family: TaskFamily, tasks: dict[str, np.ndarray], settings: EvalSettings) -> Rollout:
+    """Play every held-out task once per seed; the noise of seed s is shared by all agents."""
+    n, T = settings.n_tasks, family.trial_length
+    rewards = np.zeros((len(settings.seeds), n, T))
+    episodes = np.zeros((len(settings.seeds), n, family.episodes_per_trial))
+    start = time.perf_counter()
+    for i, seed in enumerate(settings.seeds):
+        env = TrialEnv(family, num_trials=n)
+        obs = env.reset(seed=eval_noise_rng(name, seed), tasks=tasks)
+        memory = agent.reset(n, rng=eval_agent_rng(name, seed), tasks=tasks if agent.privileged else None)
+        for t in range(T):
+            actions, memory = agent.act(obs, memory)
+            obs, rewards[i, :, t], _, _ = env.step(actions)
+        episodes[i] = env.episode_returns
+    return Rollout(rewards, episodes, time.perf_counter() - start)
+
+
+def references(name: str, settings: EvalSettings) -> References:
+    """Random, oracle and Bayes-optimal references on the held-out tasks (cached per process)."""
+    # The key includes the registered parameters, so a re-registered name is recomputed.
+    return _references(name, settings, json.dumps(get_spec(name).defaults, sort_keys=True, default=str))
+
+
+@lru_cache(maxsize=64)
+def _references(name: str, settings: EvalSettings, params_key: str) -> References:
+    family = get_spec(name).make()
+    tasks = held_out_tasks(name, family, settings)
+    bayes_agent = make_agent("bayes", family)
+    bayes_roll = rollout(bayes_agent, name, family, tasks, settings)
+    random_ret = family.random_return(tasks)
+    random_curve = None
+    if random_ret is None:
+        random_roll = rollout(make_agent("random", family), name, family, tasks, settings)
+        random_ret, random_curve = random_roll.task_returns, random_roll.rewards.mean(axis=(0, 1))
+    T = family.trial_length
+    if random_curve is None:
+        random_curve = np.full(T, random_ret.mean() / T)
+    oracle_ret = family.oracle_return(tasks)
+    method = getattr(bayes_agent, "method", "exact")
+    if method == "exact":
+        from baselines.bayes import bayes_reference  # the planner's exact value under the prior
+
+        value, method = bayes_reference(family)
+    else:
+        value = float(bayes_roll.task_returns.mean())
+    return References(
+        random=random_ret,
+        oracle=oracle_ret,
+        bayes=bayes_roll.task_returns,
+        bayes_value=float(value),
+        bayes_method=method,
+        bayes_rollout=bayes_roll,
+        random_curve=random_curve,
+        oracle_curve=np.full(T, oracle_ret.mean() / T),
+    )
+
+
+def _ci(statistic, *samples: np.ndarray, seed: int = 0) -> tuple[float, float]:
+    """Paired percentile bootstrap CI over tasks (each task's seed average is one sample)."""
+    if np.ptp(np.stack(samples)) == 0:  # degenerate: every sample identical
+        v = float(statistic(*samples, axis=-1))
+        return v, v
+    res = bootstrap(
+        samples,
+        statistic,
+        paired=True,
+        vectorized=True,
+        n_resamples=BOOTSTRAP_RESAMPLES,
+        confidence_level=CONFIDENCE,
+        method="percentile",
+        rng=np.random.default_rng(seed),
+    )
+    return float(res.confidence_interval.low), float(res.confidence_interval.high)
+
+
+def _score(agent: np.ndarray, rand: np.ndarray, bayes: np.ndarray, axis: int = -1) -> np.ndarray:
+    """score = 100 (return - random) / (bayes - random), the one definition (DESIGN.md)."""
+    r, lo, hi = agent.mean(axis=axis), rand.mean(axis=axis), bayes.mean(axis=axis)
+    return 100.0 * (r - lo) / (hi - lo)
+
+
+def adaptation_point(curve: np.ndarray, low: np.ndarray, high: np.ndarray, window: int) -> float:
+    """First index at which the smoothed curve gets ADAPT_FRACTION of the way from ``low`` to ``high``.
+
+    NaN when it never does.  Smoothing is a trailing running mean over ``window`` points.
+    """
+    if window > 1:
+        kernel = np.ones(window) / window
+        smooth = np.convolve(curve, kernel, mode="full")[: len(curve)] / np.minimum(np.arange(1, len(curve) + 1) / window, 1.0)
+    else:
+        smooth = curve
+    target = low + ADAPT_FRACTION * (high - low)
+    reached = np.flatnonzero(smooth >= target)
+    return float(reached[0] + 1) if len(reached) else float("nan")
+
+
+def _adapt(roll: Rollout, refs: References, family: TaskFamily) -> float:
+    """Adaptation speed on the within-trial curve: steps (bandits) or inner episodes (several)."""
+    if family.episodes_per_trial > 1:
+        curve = roll.episode_returns.mean(axis=(0, 1))
+        T = family.horizon
+        low = refs.random_curve.reshape(-1, T).sum(axis=1)
+        high = refs.oracle_curve.reshape(-1, T).sum(axis=1)
+        return adaptation_point(curve, low, high, window=1)
+    curve = roll.rewards.mean(axis=(0, 1))
+    return adaptation_point(curve, refs.random_curve, refs.oracle_curve, window=max(1, family.horizon // 20))
+
+
+def evaluate(agent: Agent, name: str, settings: EvalSettings = EvalSettings()) -> Evaluation:
+    """Evaluate ``agent`` on the held-out tasks of distribution ``name``."""
+    family = agent.family
+    spec = get_spec(name)
+    if family.params != spec.make().params:
+        raise ValueError(f"agent was built for {family.describe()}, not for the registered {name!r}")
+    refs = references(name, settings)
+    tasks = held_out_tasks(name, family, settings)
+    roll = rollout(agent, name, family, tasks, settings)
+    ret = roll.task_returns
+    mean_ret = float(ret.mean())
+    ret_ci = _ci(lambda x, axis: x.mean(axis=axis), ret)
+    score = float(_score(ret, refs.random, refs.bayes))
+    score_ci = _ci(_score, ret, refs.random, refs.bayes)
+    regret_ci = _ci(lambda a, o, axis: (o - a).mean(axis=axis), ret, refs.oracle)
+    metrics = {
+        "return": mean_ret,
+        "return_ci_low": ret_ci[0],
+        "return_ci_high": ret_ci[1],
+        "score": score,
+        "score_ci_low": score_ci[0],
+        "score_ci_high": score_ci[1],
+        "oracle_return": float(refs.oracle.mean()),
+        "bayes_return": refs.bayes_value,
+        "bayes_method": refs.bayes_method,
+        "bayes_measured_return": float(refs.bayes.mean()),
+        "random_return": float(refs.random.mean()),
+        "regret": float(refs.oracle.mean() - mean_ret),
+        "regret_ci_low": regret_ci[0],
+        "regret_ci_high": regret_ci[1],
+        "bayes_gap": refs.bayes_value - mean_ret,
+        "adapt_steps": _adapt(roll, refs, family),
+        "bayes_adapt_steps": _adapt(refs.bayes_rollout, refs, family),
+        "n_tasks": settings.n_tasks,
+        "seeds": ";".join(str(s) for s in settings.seeds),
+        "eval_wall_s": roll.wall_s,
+    }
+    step_curve = {
+        "agent": roll.rewards.mean(axis=(0, 1)),
+        "bayes": refs.bayes_rollout.rewards.mean(axis=(0, 1)),
+        "random": refs.random_curve,
+        "oracle": refs.oracle_curve,
+    }
+    episode_curve = {
+        "agent": roll.episode_returns.mean(axis=(0, 1)),
+        "bayes": refs.bayes_rollout.episode_returns.mean(axis=(0, 1)),
+    }
+    return Evaluation(name, agent.name, metrics, step_curve, episode_curve)
