@@ -45,7 +45,9 @@ class _BeliefAgent(Agent):
         try:
             family.prior(1)
         except NotImplementedError:
-            raise ValueError(f"agent {self.name!r} needs a family with a belief model; {family.describe()} has none")
+            raise ValueError(
+                f"agent {self.name!r} needs a family with a belief model; {family.describe()} has none"
+            ) from None
 
     def reset(self, num_trials: int, rng: np.random.Generator | None = None, tasks: Arrays | None = None) -> Any:
         return {"rng": np.random.default_rng(rng), "belief": self.family.prior(num_trials), "t": 0}
@@ -125,7 +127,11 @@ class UCB1Agent(Agent):
 
     def reset(self, num_trials: int, rng: np.random.Generator | None = None, tasks: Arrays | None = None) -> Any:
         k = self.num_actions
-        return {"rng": np.random.default_rng(rng), "pulls": np.zeros((num_trials, k)), "sums": np.zeros((num_trials, k))}
+        return {
+            "rng": np.random.default_rng(rng),
+            "pulls": np.zeros((num_trials, k)),
+            "sums": np.zeros((num_trials, k)),
+        }
 
     def act(self, obs: Obs, memory: Any) -> tuple[np.ndarray, Any]:
         action, reward, has_prev = last_transition(obs)

@@ -82,7 +82,8 @@ def main() -> None:
     args = parser.parse_args()
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})  # one core, as the target says
-    print(f"# {args.env}, random actions, one core; {cpu_device()}; numpy {np.__version__}; python {platform.python_version()}")
+    versions = f"numpy {np.__version__}; python {platform.python_version()}"
+    print(f"# {args.env}, random actions, one core; {cpu_device()}; {versions}")
     single = single_gym(args.env, args.seconds)
     rows = [("gymnasium.make single env", 1, single)]
     rows.append(("gymnasium SyncVectorEnv", 16, sync_vector(args.env, 16, args.seconds)))

@@ -102,7 +102,9 @@ def held_out_tasks(name: str, family: TaskFamily, settings: EvalSettings) -> dic
     return family.sample_tasks(eval_task_rng(name, settings.task_seed), settings.n_tasks)
 
 
-def rollout(agent: Agent, name: str, family: TaskFamily, tasks: dict[str, np.ndarray], settings: EvalSettings) -> Rollout:
+def rollout(
+    agent: Agent, name: str, family: TaskFamily, tasks: dict[str, np.ndarray], settings: EvalSettings
+) -> Rollout:
     """Play every held-out task once per seed; the noise of seed s is shared by all agents."""
     n, T = settings.n_tasks, family.trial_length
     rewards = np.zeros((len(settings.seeds), n, T))
@@ -190,7 +192,9 @@ def adaptation_point(curve: np.ndarray, low: np.ndarray, high: np.ndarray, windo
     """
     if window > 1:
         kernel = np.ones(window) / window
-        smooth = np.convolve(curve, kernel, mode="full")[: len(curve)] / np.minimum(np.arange(1, len(curve) + 1) / window, 1.0)
+        smooth = np.convolve(curve, kernel, mode="full")[: len(curve)] / np.minimum(
+            np.arange(1, len(curve) + 1) / window, 1.0
+        )
     else:
         smooth = curve
     target = low + ADAPT_FRACTION * (high - low)

@@ -18,7 +18,11 @@ def git_commit() -> str:
     try:
         sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
         dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=root, capture_output=True, text=True, timeout=10
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=10,
         )
     except (OSError, subprocess.SubprocessError):
         return "unknown"
@@ -41,7 +45,13 @@ def cpu_device(threads: int | None = None) -> str:
 
 
 def command_line() -> str:
-    return shlex.join([Path(sys.executable).name, *(["-m", "metarl_bench.run"] if sys.argv[0].endswith("run.py") else [sys.argv[0]]), *sys.argv[1:]])
+    return shlex.join(
+        [
+            Path(sys.executable).name,
+            *(["-m", "metarl_bench.run"] if sys.argv[0].endswith("run.py") else [sys.argv[0]]),
+            *sys.argv[1:],
+        ]
+    )
 
 
 def timestamp() -> str:

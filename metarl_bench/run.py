@@ -1,8 +1,8 @@
 """The main command: evaluate agents on task distributions and append leaderboard rows.
 
-    python -m metarl_bench.run --agent thompson --env bandits
-    python -m metarl_bench.run --agent all --env bernoulli-k2-h100 --seeds 0,1,2 --eval-tasks 1000
-    python -m metarl_bench.run --list
+python -m metarl_bench.run --agent thompson --env bandits
+python -m metarl_bench.run --agent all --env bernoulli-k2-h100 --seeds 0,1,2 --eval-tasks 1000
+python -m metarl_bench.run --list
 """
 
 from __future__ import annotations
@@ -53,17 +53,25 @@ def _positive_int(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m metarl_bench.run", description="Evaluate meta-RL agents against Bayes-optimal play.")
+    p = argparse.ArgumentParser(
+        prog="python -m metarl_bench.run", description="Evaluate meta-RL agents against Bayes-optimal play."
+    )
     p.add_argument("--agent", default="thompson", help="agent name, comma list, or 'all' (see --list)")
     p.add_argument("--env", default="bandits", help="distribution, suite, or comma list (see --list)")
     p.add_argument("--train-env", help="meta-train learning agents on this distribution instead of --env")
     p.add_argument("--seeds", type=_int_list, default=DEFAULT_SEEDS, help="evaluation seeds, e.g. 0,1,2")
-    p.add_argument("--eval-tasks", type=_positive_int, default=DEFAULT_EVAL_TASKS, help="held-out tasks per distribution")
+    p.add_argument(
+        "--eval-tasks", type=_positive_int, default=DEFAULT_EVAL_TASKS, help="held-out tasks per distribution"
+    )
     p.add_argument("--train-steps", type=_positive_int, help="meta-training budget in env steps (learning agents)")
     p.add_argument("--train-seed", type=int, default=0, help="seed of the training task stream")
-    p.add_argument("--retrain", action="store_true", help="train learning agents instead of loading shipped checkpoints")
+    p.add_argument(
+        "--retrain", action="store_true", help="train learning agents instead of loading shipped checkpoints"
+    )
     p.add_argument("--device", default="cpu", help="torch device for learning agents (cpu, cuda)")
-    p.add_argument("--threads", type=_positive_int, default=1, help="torch CPU threads (default 1: fastest for small models)")
+    p.add_argument(
+        "--threads", type=_positive_int, default=1, help="torch CPU threads (default 1: fastest for small models)"
+    )
     p.add_argument("--results", default="results", help="results folder (default: results)")
     p.add_argument("--no-save", action="store_true", help="print only; write no leaderboard rows or curves")
     p.add_argument("--list", action="store_true", help="list distributions, suites and agents, then exit")

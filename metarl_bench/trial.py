@@ -37,9 +37,7 @@ def validate_actions(actions: Any, num_trials: int, num_actions: int) -> np.ndar
     """Return ``actions`` as an int64 array of shape (num_trials,), or raise ValueError."""
     arr = np.asarray(actions)
     if arr.shape != (num_trials,):
-        raise ValueError(
-            f"actions must have shape ({num_trials},) (one per trial), got shape {arr.shape}"
-        )
+        raise ValueError(f"actions must have shape ({num_trials},) (one per trial), got shape {arr.shape}")
     if arr.dtype.kind == "f":
         if np.isnan(arr).any():
             raise ValueError(f"actions contain NaN; allowed are integers in [0, {num_actions})")
@@ -129,7 +127,9 @@ class TrialEnv:
         obs = self._observation(one_hot, rewards, new_episode=episode_done and not trial_done)
         return obs, rewards, trial_done, {"episode_done": episode_done, "episode": episode}
 
-    def _observation(self, prev_action: np.ndarray, prev_reward: np.ndarray, new_episode: bool) -> dict[str, np.ndarray]:
+    def _observation(
+        self, prev_action: np.ndarray, prev_reward: np.ndarray, new_episode: bool
+    ) -> dict[str, np.ndarray]:
         n = self.num_trials
         return {
             "obs": self.family.observe(self.tasks, self.state),
