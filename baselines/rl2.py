@@ -1,0 +1,283 @@
+"""RL² (Duan et al. 2016; Wang et al. 2016): an LSTM policy trained with PPO across tasks.
+
+One story, top to bottom: the configuration, the SB3 ``VecEnv`` adapter over the batched
+trial environment, training with sb3-contrib's ``RecurrentPPO``, acting, checkpoints.
+
+One gymnasium episode is one whole trial, so the LSTM is reset only between trials and
+carries what it has learnt about the task across all pulls (and inner episodes).  The
+adapter steps all ``n_envs`` trials with one numpy call; trials are synchronised and
+``n_steps`` equals the trial length, so every rollout holds exactly one whole trial per
+env.  RecurrentPPO's minibatches are made of whole env sequences when ``batch_size`` is
+a multiple of ``n_steps``, except that sb3-contrib rotates the buffer by a random offset
+before cutting it: the one trial cut there restarts from its stored LSTM state, so the
+forward pass stays exact and only backpropagation through time is truncated at the cut.
+
+SB3 seeds numpy's and torch's global generators from ``seed`` (its own convention); the
+training tasks come from metarl-bench's train stream, and acting samples actions with
+the ``numpy.random.Generator`` the evaluator gives to ``reset``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import zipfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+from sb3_contrib import RecurrentPPO
+from stable_baselines3.common.vec_env import VecEnv
+
+from metarl_bench.agent import Agent, Obs
+from metarl_bench.family import Arrays, TaskFamily
+from metarl_bench.registry import register_agent
+from metarl_bench.seeding import train_rng
+from metarl_bench.trial import OBS_KEYS, TrialEnv
+
+CHECKPOINT_DIR = Path(__file__).resolve().parent / "checkpoints" / "rl2"
+META_FILE = "metarl_bench.json"  # our record inside SB3's zip (SB3 ignores unknown files)
+
+
+@dataclass
+class RL2Config:
+    """Hyper-parameters (defaults reach the quality target on the 2-armed bandits)."""
+
+    lstm_hidden_size: int = 48
+    n_envs: int = 64
+    learning_rate: float = 1e-3
+    gamma: float = 0.99
+    gae_lambda: float = 0.95
+    ent_coef: float = 0.01
+    vf_coef: float = 0.5
+    n_epochs: int = 4
+    trials_per_minibatch: int = 16
+    clip_range: float = 0.2
+    max_grad_norm: float = 0.5
+    train_steps: int = 2_000_000  # default meta-training budget (env steps)
+    deterministic: bool = False  # act by sampling (the trained policy), or by argmax
+
+
+def flatten_obs(obs: Obs) -> np.ndarray:
+    """The RL² Dict observation as one float32 vector per trial (faster than a Dict policy)."""
+    return np.concatenate([obs[k].reshape(len(obs[k]), -1) for k in OBS_KEYS], axis=1).astype(np.float32)
+
+
+class TrialVecEnv(VecEnv):
+    """SB3 ``VecEnv`` over a batched :class:`TrialEnv`: one numpy call steps every env."""
+
+    def __init__(self, family: TaskFamily, n_envs: int, rng: np.random.Generator):
+        self._env = TrialEnv(family, num_trials=n_envs, seed=rng)
+        dim = flatten_obs(self._env.reset()).shape[1]
+        space = gym.spaces.Box(-np.inf, np.inf, (dim,), np.float32)
+        super().__init__(n_envs, space, gym.spaces.Discrete(family.num_actions))
+        self._actions: np.ndarray | None = None
+
+    def reset(self) -> np.ndarray:
+        return flatten_obs(self._env.reset())
+
+    def step_async(self, actions: np.ndarray) -> None:
+        self._actions = np.asarray(actions).reshape(self.num_envs)
+
+    def step_wait(self):
+        obs, rewards, done, _ = self._env.step(self._actions)
+        flat = flatten_obs(obs)
+        dones = np.full(self.num_envs, done)
+        infos: list[dict[str, Any]] = [{} for _ in range(self.num_envs)]
+        if done:  # every trial ends together: report them and start new tasks
+            returns = self._env.episode_returns.sum(axis=1)
+            for i, info in enumerate(infos):
+                info["terminal_observation"] = flat[i]
+                info["episode"] = {"r": float(returns[i]), "l": self._env.trial_length, "t": 0.0}
+            flat = self.reset()
+        return flat, rewards.astype(np.float32), dones, infos
+
+    def close(self) -> None:
+        pass
+
+    def get_attr(self, attr_name: str, indices=None) -> list[Any]:
+        return [getattr(self._env, attr_name, None)] * len(self._indices(indices))
+
+    def set_attr(self, attr_name: str, value: Any, indices=None) -> None:
+        setattr(self._env, attr_name, value)
+
+    def env_method(self, method_name: str, *args, indices=None, **kwargs) -> list[Any]:
+        return [getattr(self._env, method_name)(*args, **kwargs)]
+
+    def env_is_wrapped(self, wrapper_class, indices=None) -> list[bool]:
+        return [False] * len(self._indices(indices))
+
+    def _indices(self, indices) -> list[int]:
+        if indices is None:
+            return list(range(self.num_envs))
+        return [indices] if isinstance(indices, int) else list(indices)
+
+
+def spaces_of(family: TaskFamily) -> dict[str, Any]:
+    return {"num_actions": family.num_actions, "obs_shape": list(family.obs_shape)}
+
+
+@register_agent("rl2")
+class RL2Agent(Agent):
+    """An LSTM actor-critic meta-trained with RecurrentPPO; its memory is the LSTM state."""
+
+    name = "rl2"
+    learns = True
+
+    def __init__(self, family: TaskFamily, **config: Any):
+        self.cfg = RL2Config(**config)
+        super().__init__(family, **asdict(self.cfg))
+        self.model: RecurrentPPO | None = None
+        self.trained_on: str | None = None
+        self.train_steps = 0
+
+    # ------------------------------------------------------------------ training
+    def fit(
+        self,
+        family: TaskFamily,
+        budget: int,
+        seed: int | None = 0,
+        train_env: str = "",
+        callbacks: Any = None,
+        progress: bool = True,
+        device: str = "cpu",
+    ) -> dict[str, Any]:
+        """Meta-train for ``budget`` env steps on tasks of ``family`` (train seed stream)."""
+        self._check_spaces(family.num_actions, list(family.obs_shape), what=f"training family {family.describe()}")
+        cfg = self.cfg
+        seed = 0 if seed is None else int(seed)
+        venv = TrialVecEnv(family, cfg.n_envs, train_rng(train_env or family.describe(), seed))
+        n_steps = family.trial_length
+        self.model = RecurrentPPO(
+            "MlpLstmPolicy",
+            venv,
+            learning_rate=cfg.learning_rate,
+            n_steps=n_steps,
+            batch_size=n_steps * min(cfg.trials_per_minibatch, cfg.n_envs),
+            n_epochs=cfg.n_epochs,
+            gamma=cfg.gamma,
+            gae_lambda=cfg.gae_lambda,
+            ent_coef=cfg.ent_coef,
+            vf_coef=cfg.vf_coef,
+            clip_range=cfg.clip_range,
+            max_grad_norm=cfg.max_grad_norm,
+            policy_kwargs={"lstm_hidden_size": cfg.lstm_hidden_size, "net_arch": [], "n_lstm_layers": 1},
+            seed=seed,
+            device=device,
+            verbose=0,
+        )
+        start = time.perf_counter()
+        self.model.learn(total_timesteps=int(budget), callback=callbacks, progress_bar=progress)
+        self.trained_on = train_env or family.describe()
+        self.train_steps = int(self.model.num_timesteps)
+        return {"train_steps": self.train_steps, "train_wall_s": time.perf_counter() - start, "checkpoint": ""}
+
+    def prepare(self, train_family, train_env, budget=None, seed=0, retrain=False, device="cpu") -> dict[str, Any]:
+        """Load the shipped checkpoint for ``train_env`` unless retraining is asked for."""
+        path = CHECKPOINT_DIR / f"{train_env}.zip"
+        if not retrain and budget is None:
+            if not path.exists():
+                raise ValueError(
+                    f"no shipped rl2 checkpoint for {train_env!r} (looked for {path}); "
+                    "pass --retrain or --train-steps to train one"
+                )
+            self.load_weights(path, expect_env=train_env, device=device)
+            return {"train_steps": self.train_steps, "train_wall_s": 0.0, "checkpoint": str(path.name)}
+        stats = self.fit(train_family, budget or self.cfg.train_steps, seed, train_env=train_env, device=device)
+        return stats
+
+    # ------------------------------------------------------------------ acting
+    def reset(self, num_trials: int, rng: np.random.Generator | None = None, tasks: Arrays | None = None) -> Any:
+        model = self._require_model()
+        shape = (model.policy.lstm_actor.num_layers, num_trials, model.policy.lstm_actor.hidden_size)
+        zeros = torch.zeros(shape, device=model.device)
+        return {
+            "rng": np.random.default_rng(rng),
+            "state": (zeros, zeros.clone()),
+            "start": torch.ones(num_trials, device=model.device),
+        }
+
+    def action_probs(self, obs: Obs, memory: Any) -> tuple[np.ndarray, Any]:
+        """The policy's action probabilities, shape (num_trials, k), and the new memory."""
+        model = self._require_model()
+        with torch.no_grad():
+            x = torch.as_tensor(flatten_obs(obs), device=model.device)
+            dist, state = model.policy.get_distribution(x, memory["state"], memory["start"])
+            probs = dist.distribution.probs.cpu().numpy().astype(np.float64)
+        memory = {**memory, "state": state, "start": torch.zeros_like(memory["start"])}
+        return probs, memory
+
+    def act(self, obs: Obs, memory: Any) -> tuple[np.ndarray, Any]:
+        probs, memory = self.action_probs(obs, memory)
+        if self.cfg.deterministic:
+            return probs.argmax(axis=1), memory
+        u = memory["rng"].random((len(probs), 1))
+        return np.minimum((probs.cumsum(axis=1) < u).sum(axis=1), probs.shape[1] - 1), memory
+
+    def features(self, memory: Any) -> np.ndarray:
+        h, c = memory["state"]
+        return torch.cat([h[-1], c[-1]], dim=1).cpu().numpy()
+
+    # ------------------------------------------------------------------ checkpoints
+    def save(self, path: str | Path) -> Path:
+        """SB3's zip, plus our record of the training distribution, spaces and config."""
+        model = self._require_model()
+        path = Path(path)
+        model.save(path, exclude=["env", "_last_obs", "_last_episode_starts", "_last_lstm_states", "ep_info_buffer"])
+        path = path if path.suffix == ".zip" else path.with_suffix(".zip")
+        meta = {
+            "agent": self.name,
+            "trained_on": self.trained_on,
+            "train_steps": self.train_steps,
+            "spaces": spaces_of(self.family),
+            "config": self.config,
+        }
+        with zipfile.ZipFile(path, "a") as zf:
+            zf.writestr(META_FILE, json.dumps(meta, indent=2))
+        return path
+
+    @staticmethod
+    def read_meta(path: str | Path) -> dict[str, Any]:
+        """Our record inside a checkpoint; ValueError if the file is not an rl2 checkpoint."""
+        path = Path(path)
+        try:
+            with zipfile.ZipFile(path) as zf:
+                meta = json.loads(zf.read(META_FILE))
+        except (OSError, zipfile.BadZipFile, KeyError, ValueError) as exc:
+            raise ValueError(f"{path} is not an rl2 checkpoint ({type(exc).__name__}: {exc})") from None
+        if meta.get("agent") != "rl2":
+            raise ValueError(f"{path} is a checkpoint of agent {meta.get('agent')!r}, not 'rl2'")
+        return meta
+
+    def load_weights(self, path: str | Path, expect_env: str | None = None, device: str = "cpu") -> None:
+        """Replace this agent's model by the checkpoint's; on any error nothing changes."""
+        meta = self.read_meta(path)
+        if expect_env is not None and meta["trained_on"] != expect_env:
+            raise ValueError(f"{path} was trained on {meta['trained_on']!r}, not on {expect_env!r}")
+        self._check_spaces(meta["spaces"]["num_actions"], meta["spaces"]["obs_shape"], what=f"checkpoint {path}")
+        model = RecurrentPPO.load(path, device=device)
+        self.model, self.trained_on, self.train_steps = model, meta["trained_on"], int(meta["train_steps"])
+
+    @classmethod
+    def load(cls, path: str | Path, family: TaskFamily, expect_env: str | None = None) -> RL2Agent:
+        meta = cls.read_meta(path)
+        agent = cls(family, **meta["config"])
+        agent.load_weights(path, expect_env=expect_env)
+        return agent
+
+    def _check_spaces(self, num_actions: int, obs_shape: list[int], what: str) -> None:
+        mine = spaces_of(self.family)
+        if mine != {"num_actions": num_actions, "obs_shape": list(obs_shape)}:
+            raise ValueError(
+                f"{what} has {num_actions} actions and observations of shape {tuple(obs_shape)}, but this agent "
+                f"plays {self.family.describe()} ({mine['num_actions']} actions, shape {tuple(mine['obs_shape'])}); "
+                "an LSTM policy cannot change its action space"
+            )
+
+    def _require_model(self) -> RecurrentPPO:
+        if self.model is None:
+            raise RuntimeError("the rl2 agent has no model yet: fit() it or load a checkpoint")
+        return self.model
