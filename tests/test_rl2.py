@@ -1,0 +1,128 @@
+import shutil
+import zipfile
+
+import numpy as np
+import pytest
+import torch
+
+import metarl_bench
+from baselines.rl2 import RL2Agent, TrialVecEnv, flatten_obs
+from metarl_bench.seeding import train_rng
+
+torch.set_num_threads(1)
+ENV = "bernoulli-k2-h100"
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    family = metarl_bench.make_family(ENV, horizon=10)
+    agent = RL2Agent(family, n_envs=8, lstm_hidden_size=8, trials_per_minibatch=4)
+    stats = agent.fit(family, budget=8 * 10 * 3, seed=0, train_env=ENV, progress=False)
+    path = agent.save(tmp_path_factory.mktemp("ckpt") / "agent.zip")
+    return agent, stats, path
+
+
+def probs_along(agent, obs_seq, memory):
+    out = []
+    for obs in obs_seq:
+        p, memory = agent.action_probs(obs, memory)
+        out.append(p)
+    return np.array(out), memory
+
+
+def test_fit_save_load_act_round_trip(trained):
+    agent, stats, path = trained
+    assert stats["train_steps"] >= 240
+    loaded = RL2Agent.load(path, agent.family, expect_env=ENV)
+    env = metarl_bench.make(ENV, num_trials=5, seed=0, horizon=10)
+    obs = env.reset()
+    m1, m2 = agent.reset(5, np.random.default_rng(1)), loaded.reset(5, np.random.default_rng(1))
+    for _ in range(10):
+        a1, m1 = agent.act(obs, m1)
+        a2, m2 = loaded.act(obs, m2)
+        np.testing.assert_array_equal(a1, a2)
+        np.testing.assert_allclose(agent.features(m1), loaded.features(m2))
+        obs, *_ = env.step(a1)
+    assert agent.features(m1).shape == (5, 16)
+
+
+def test_memory_persists_within_a_trial_and_is_cleared_between_trials(trained):
+    agent, _, _ = trained
+    env = metarl_bench.make(ENV, num_trials=4, seed=3, horizon=10)
+    first = env.reset()
+    memory = agent.reset(4, np.random.default_rng(0))
+    p0, memory = agent.action_probs(first, memory)
+    obs = first
+    for _ in range(5):
+        actions, memory = agent.act(obs, memory)
+        obs, *_ = env.step(actions)
+    # The same observation gives other probabilities with the trial's memory than without it.
+    p_mid, _ = agent.action_probs(obs, memory)
+    p_fresh, _ = agent.action_probs(obs, agent.reset(4))
+    assert np.abs(p_mid - p_fresh).max() > 1e-4
+    # A new trial starts from scratch: identical to the first step of the first trial.
+    p_again, _ = agent.action_probs(first, agent.reset(4))
+    np.testing.assert_allclose(p_again, p0, rtol=1e-6)
+
+
+def test_a_checkpoint_for_another_distribution_is_refused_and_changes_nothing(trained, tmp_path):
+    agent, _, path = trained
+    before = [p.clone() for p in agent.model.policy.parameters()]
+    with pytest.raises(ValueError, match="trained on 'bernoulli-k2-h100', not on 'bernoulli-dependent-k2-h100'"):
+        agent.load_weights(path, expect_env="bernoulli-dependent-k2-h100")
+    five_arms = RL2Agent(metarl_bench.make_family("bernoulli-k5-h100"))
+    with pytest.raises(ValueError, match="cannot change its action space"):
+        five_arms.load_weights(path)
+    assert five_arms.model is None
+    for a, b in zip(before, agent.model.policy.parameters()):
+        assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("content", [b"not a zip at all", None])
+def test_a_file_that_is_not_a_checkpoint_is_refused(trained, tmp_path, content):
+    agent, _, path = trained
+    bad = tmp_path / "bad.zip"
+    if content is None:  # a zip, but not ours
+        with zipfile.ZipFile(bad, "w") as zf:
+            zf.writestr("hello.txt", "hi")
+    else:
+        bad.write_bytes(content)
+    model = agent.model
+    with pytest.raises(ValueError, match="is not an rl2 checkpoint"):
+        agent.load_weights(bad)
+    assert agent.model is model
+
+
+def test_acting_without_a_model_is_an_error():
+    with pytest.raises(RuntimeError, match="fit"):
+        RL2Agent(metarl_bench.make_family(ENV)).reset(3)
+
+
+def test_vecenv_adapter_steps_all_envs_and_restarts_trials():
+    family = metarl_bench.make_family(ENV, horizon=3)
+    venv = TrialVecEnv(family, 6, train_rng(ENV, 0))
+    obs = venv.reset()
+    assert obs.shape == (6, 1 + 2 + 1 + 1) and obs.dtype == np.float32
+    for t in range(3):
+        venv.step_async(np.zeros(6, int))
+        obs, rewards, dones, infos = venv.step_wait()
+        assert dones.all() == (t == 2)
+    assert all("terminal_observation" in i and i["episode"]["l"] == 3 for i in infos)
+    assert (obs[:, -1] == 1.0).all()  # the returned observation starts a new trial
+    env_obs = metarl_bench.make(ENV, num_trials=2, seed=0).reset()
+    assert flatten_obs(env_obs).shape == (2, 5)
+
+
+def test_shipped_checkpoints_load_for_their_distribution(tmp_path):
+    from baselines.rl2 import CHECKPOINT_DIR
+
+    shipped = sorted(CHECKPOINT_DIR.glob("*.zip"))
+    if not shipped:
+        pytest.skip("no shipped checkpoints yet")
+    for path in shipped:
+        env = path.stem
+        agent = RL2Agent(metarl_bench.make_family(env))
+        copy = tmp_path / path.name
+        shutil.copy(path, copy)
+        agent.load_weights(copy, expect_env=env)
+        assert agent.train_steps > 0
