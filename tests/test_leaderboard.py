@@ -35,7 +35,7 @@ def test_eight_processes_appending_fifty_rows_each_lose_none(tmp_path):
     df = read(path)
     assert len(df) == 400
     assert sorted(df.groupby("agent").size().tolist()) == [50] * 8
-    assert set(zip(df.agent, df.env)) == {(f"w{w}", f"r{i}") for w in range(8) for i in range(50)}
+    assert set(zip(df.agent, df.env, strict=True)) == {(f"w{w}", f"r{i}") for w in range(8) for i in range(50)}
 
 
 KILLED_WRITER = """
@@ -89,7 +89,7 @@ def test_best_per_env_and_the_command(tmp_path, capsys):
     append_rows(path, [make_row("x", "bernoulli-k2-h100", 50.0), make_row("y", "bernoulli-k2-h100", 90.0)])
     append_rows(path, [make_row("x", "bernoulli-k5-h100", 70.0), make_row("y", "bernoulli-k5-h100", 60.0)])
     best = leaderboard.best_per_env(read(path))
-    assert dict(zip(best.env, best.agent)) == {"bernoulli-k2-h100": "y", "bernoulli-k5-h100": "x"}
+    assert dict(zip(best.env, best.agent, strict=True)) == {"bernoulli-k2-h100": "y", "bernoulli-k5-h100": "x"}
     assert leaderboard.main(["--results", str(tmp_path), "--best", "--env", "bernoulli-k5-h100"]) == 0
     out = capsys.readouterr().out
     assert "bernoulli-k5-h100" in out and "bernoulli-k2-h100" not in out

@@ -74,7 +74,7 @@ def test_a_checkpoint_for_another_distribution_is_refused_and_changes_nothing(tr
     with pytest.raises(ValueError, match="cannot change its action space"):
         five_arms.load_weights(path)
     assert five_arms.model is None
-    for a, b in zip(before, agent.model.policy.parameters()):
+    for a, b in zip(before, agent.model.policy.parameters(), strict=True):
         assert torch.equal(a, b)
 
 
