@@ -34,7 +34,6 @@ from stable_baselines3.common.vec_env import VecEnv
 
 from metarl_bench.agent import Agent, Obs
 from metarl_bench.family import Arrays, TaskFamily
-from metarl_bench.registry import register_agent
 from metarl_bench.seeding import train_rng
 from metarl_bench.trial import OBS_KEYS, TrialEnv
 
@@ -48,10 +47,11 @@ class RL2Config:
 
     lstm_hidden_size: int = 48
     n_envs: int = 64
-    learning_rate: float = 1e-3
+    learning_rate: float = 3e-3
+    lr_decay: bool = True  # anneal the learning rate linearly to 0 over the budget
     gamma: float = 0.99
     gae_lambda: float = 0.95
-    ent_coef: float = 0.01
+    ent_coef: float = 0.001
     vf_coef: float = 0.5
     n_epochs: int = 4
     trials_per_minibatch: int = 16
@@ -120,7 +120,6 @@ def spaces_of(family: TaskFamily) -> dict[str, Any]:
     return {"num_actions": family.num_actions, "obs_shape": list(family.obs_shape)}
 
 
-@register_agent("rl2")
 class RL2Agent(Agent):
     """An LSTM actor-critic meta-trained with RecurrentPPO; its memory is the LSTM state."""
 
@@ -154,7 +153,7 @@ class RL2Agent(Agent):
         self.model = RecurrentPPO(
             "MlpLstmPolicy",
             venv,
-            learning_rate=cfg.learning_rate,
+            learning_rate=(lambda left: cfg.learning_rate * left) if cfg.lr_decay else cfg.learning_rate,
             n_steps=n_steps,
             batch_size=n_steps * min(cfg.trials_per_minibatch, cfg.n_envs),
             n_epochs=cfg.n_epochs,
@@ -175,9 +174,12 @@ class RL2Agent(Agent):
         self.train_steps = int(self.model.num_timesteps)
         return {"train_steps": self.train_steps, "train_wall_s": time.perf_counter() - start, "checkpoint": ""}
 
+    def checkpoint_path(self, train_env: str) -> Path:
+        return CHECKPOINT_DIR / f"{train_env}.zip"
+
     def prepare(self, train_family, train_env, budget=None, seed=0, retrain=False, device="cpu") -> dict[str, Any]:
         """Load the shipped checkpoint for ``train_env`` unless retraining is asked for."""
-        path = CHECKPOINT_DIR / f"{train_env}.zip"
+        path = self.checkpoint_path(train_env)
         if not retrain and budget is None:
             if not path.exists():
                 raise ValueError(

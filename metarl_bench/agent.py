@@ -85,6 +85,10 @@ class Agent(ABC):
         """The agent's memory as a (num_trials, d) float array, for belief probes."""
         raise NotImplementedError(f"agent {self.name!r} exposes no features")
 
+    def checkpoint_path(self, train_env: str) -> Path:
+        """Where the shipped checkpoint of this agent trained on ``train_env`` lives."""
+        raise NotImplementedError(f"agent {self.name!r} ships no checkpoints")
+
     # Persistence: non-learning agents are fully described by their config.
     def save(self, path: str | Path) -> Path:
         path = Path(path)

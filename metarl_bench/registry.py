@@ -25,7 +25,10 @@ GYM_NAMESPACE = "metarl_bench"
 FAMILY_GROUP = "metarl_bench.families"
 AGENT_GROUP = "metarl_bench.agents"
 # Used when the package runs from a source tree without installed entry points.
-BUILTIN_MODULES = {FAMILY_GROUP: ("envs.bandits",), AGENT_GROUP: ("baselines.classical", "baselines.bayes")}
+BUILTIN_MODULES = {
+    FAMILY_GROUP: ("envs.bandits",),
+    AGENT_GROUP: ("baselines.classical", "baselines.bayes", "baselines.gittins", "baselines.learned"),
+}
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
@@ -226,12 +229,19 @@ def resolve_envs(expr: str) -> list[str]:
 # ----------------------------------------------------------------------------- agents
 
 
-def register_agent(name: str, factory: Callable[..., Any] | None = None, *, replace: bool = False) -> Any:
-    """Register an agent class (or factory) under ``name``; usable as a decorator."""
+def register_agent(name: str, factory: Callable[..., Any] | str | None = None, *, replace: bool = False) -> Any:
+    """Register an agent class (or factory) under ``name``; usable as a decorator.
+
+    ``factory`` may be a ``"module:attribute"`` string, imported on first use, so that
+    agents built on torch or SB3 cost nothing until they are asked for.
+    """
     if factory is None:
         return lambda f: (register_agent(name, f, replace=replace), f)[1]
     _check_name("agent", name)
-    if not callable(factory):
+    if isinstance(factory, str):
+        if factory.count(":") != 1:
+            raise ValueError(f"a lazy agent factory must read 'module:attribute', got {factory!r}")
+    elif not callable(factory):
         raise TypeError(f"agent factory must be callable, got {factory!r}")
     if name in _REG.agents and not replace:
         raise ValueError(f"agent {name!r} is already registered; pass replace=True to replace it")
@@ -247,9 +257,13 @@ def list_agents() -> list[str]:
 def get_agent_factory(name: str) -> Callable[..., Any]:
     _load_group(AGENT_GROUP)
     try:
-        return _REG.agents[name]
+        factory = _REG.agents[name]
     except KeyError:
         raise UnknownNameError("agent", name, _REG.agents) from None
+    if isinstance(factory, str):
+        module, attr = factory.split(":")
+        factory = _REG.agents[name] = getattr(importlib.import_module(module), attr)
+    return factory
 
 
 def make_agent(name: str, family: TaskFamily, **config: Any) -> Any:

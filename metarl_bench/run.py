@@ -68,6 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--retrain", action="store_true", help="train learning agents instead of loading shipped checkpoints"
     )
+    p.add_argument(
+        "--save-checkpoint", action="store_true", help="after training, store the agent as its shipped checkpoint"
+    )
     p.add_argument("--device", default="cpu", help="torch device for learning agents (cpu, cuda)")
     p.add_argument(
         "--threads", type=_positive_int, default=1, help="torch CPU threads (default 1: fastest for small models)"
@@ -107,6 +110,9 @@ def run_one(agent_name: str, env: str, args: argparse.Namespace, settings: EvalS
             "train_wall_s": stats.get("train_wall_s", time.perf_counter() - start),
             "checkpoint": stats.get("checkpoint", ""),
         }
+        if args.save_checkpoint and not train["checkpoint"]:
+            path = agent.save(agent.checkpoint_path(train_env))
+            train["checkpoint"] = path.name
     evaluation = evaluate(agent, env, settings)
     spec = get_spec(env)
     row = {

@@ -95,3 +95,22 @@ def test_spec_round_trips_through_gymnasium_json():
     env = gym.make(again)
     assert env.action_space.n == 5
     assert np.isclose(env.unwrapped.family.noise_std, 1.0)
+
+
+def test_agents_register_lazily_and_unknown_agents_list_the_valid_ones():
+    import sys
+
+    from metarl_bench.registry import get_agent_factory, register_agent
+
+    register_agent("test-lazy-greedy", "baselines.classical:GreedyAgent", replace=True)
+    assert "test-lazy-greedy" in metarl_bench.list_agents()
+    assert get_agent_factory("test-lazy-greedy").__name__ == "GreedyAgent"
+    with pytest.raises(ValueError, match="module:attribute"):
+        register_agent("test-bad-lazy", "no_colon_here")
+    with pytest.raises(UnknownNameError, match="thompson"):
+        metarl_bench.make_agent("nope", metarl_bench.make_family("bernoulli-k2-h100"))
+    # Listing agents must not import torch or SB3.
+    code = "import sys, metarl_bench; metarl_bench.list_agents(); assert 'torch' not in sys.modules"
+    import subprocess
+
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True).returncode == 0

@@ -1,0 +1,6 @@
+"""Registers the learning agents lazily: torch and SB3 load only when one is asked for."""
+
+from metarl_bench.registry import register_agent
+
+register_agent("rl2", "baselines.rl2:RL2Agent")
+register_agent("vsml", "baselines.vsml:VSMLAgent")
