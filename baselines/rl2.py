@@ -46,6 +46,7 @@ class RL2Config:
     """Hyper-parameters (defaults reach the quality target on the 2-armed bandits)."""
 
     lstm_hidden_size: int = 48
+    shared_lstm: bool = False  # one LSTM for actor and critic (half the compute) instead of two
     n_envs: int = 64
     learning_rate: float = 3e-3
     lr_decay: bool = True  # anneal the learning rate linearly to 0 over the budget
@@ -163,7 +164,13 @@ class RL2Agent(Agent):
             vf_coef=cfg.vf_coef,
             clip_range=cfg.clip_range,
             max_grad_norm=cfg.max_grad_norm,
-            policy_kwargs={"lstm_hidden_size": cfg.lstm_hidden_size, "net_arch": [], "n_lstm_layers": 1},
+            policy_kwargs={
+                "lstm_hidden_size": cfg.lstm_hidden_size,
+                "net_arch": [],
+                "n_lstm_layers": 1,
+                "shared_lstm": cfg.shared_lstm,
+                "enable_critic_lstm": not cfg.shared_lstm,
+            },
             seed=seed,
             device=device,
             verbose=0,

@@ -1,0 +1,228 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import metarl_bench
+from baselines import vsml
+from baselines.vsml import VSMLAgent, VSMLNet, centered_ranks, play
+from envs.bandits import BernoulliBandit
+
+torch.set_num_threads(1)
+ENV = "bernoulli-k2-h100"
+SMALL = {"population": 16, "tasks_per_generation": 8, "learning_rate": 0.1, "sigma": 0.1}  # a short, bold ES run
+
+
+def perturbed(family, seed: int = 0, scale: float = 0.5, **config) -> VSMLAgent:
+    """An agent with random (not trained) parameters far enough from init to be non-trivial."""
+    agent = VSMLAgent(family, **config)
+    gen = torch.Generator().manual_seed(seed)
+    agent.theta = agent.theta + scale * torch.randn(agent.theta.shape, generator=gen)
+    return agent
+
+
+def history(k: int, steps: int, seed: int = 0) -> list[dict[str, np.ndarray]]:
+    """A fixed batch of RL² observations (3 trials) with random previous actions and rewards."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for t in range(steps):
+        one_hot = np.zeros((3, k), np.float32)
+        if t:
+            one_hot[np.arange(3), rng.integers(0, k, 3)] = 1.0
+        out.append(
+            {
+                "obs": np.zeros((3, 1), np.float32),
+                "prev_action": one_hot,
+                "prev_reward": (rng.random((3, 1)) < 0.5).astype(np.float32) * (t > 0),
+                "new_episode": np.full((3, 1), float(t == 0), np.float32),
+            }
+        )
+    return out
+
+
+def probs_along(agent: VSMLAgent, obs_seq, memory=None):
+    memory = agent.reset(len(obs_seq[0]["obs"])) if memory is None else memory
+    out = []
+    for obs in obs_seq:
+        p, memory = agent.action_probs(obs, memory)
+        out.append(p)
+    return np.array(out), memory
+
+
+@pytest.mark.parametrize("num_layers", [1, 2])
+def test_permuting_the_arms_permutes_the_action_probabilities(num_layers):
+    family = metarl_bench.make_family("bernoulli-k5-h100")
+    agent = perturbed(family, num_layers=num_layers)
+    perm = np.array([3, 0, 4, 1, 2])
+    seq = history(5, 6)
+    permuted = [{**o, "prev_action": o["prev_action"][:, perm]} for o in seq]
+    p, _ = probs_along(agent, seq)
+    q, _ = probs_along(agent, permuted)
+    assert np.abs(p - p[..., :1]).max() > 1e-3  # the history makes the arms differ
+    np.testing.assert_allclose(q, p[..., perm], atol=1e-5)
+
+
+def test_the_same_parameters_play_2_5_and_10_arms():
+    base = perturbed(metarl_bench.make_family(ENV))
+    for k in (2, 5, 10):
+        agent = VSMLAgent(metarl_bench.make_family(f"bernoulli-k{k}-h100"))
+        agent.theta = base.theta.clone()
+        env = metarl_bench.make(f"bernoulli-k{k}-h100", num_trials=4, seed=0, horizon=5)
+        obs, memory = env.reset(), agent.reset(4, np.random.default_rng(0))
+        for _ in range(5):
+            p, _ = agent.action_probs(obs, memory)
+            assert p.shape == (4, k)
+            np.testing.assert_allclose(p.sum(axis=1), 1.0, rtol=1e-5)
+            actions, memory = agent.act(obs, memory)
+            obs, *_ = env.step(actions)
+        assert agent.features(memory).shape == (4, 2 * 2 * k * agent.cfg.hidden_size)
+
+
+def test_state_persists_within_a_trial_and_is_fresh_between_trials():
+    agent = perturbed(metarl_bench.make_family(ENV))
+    seq = history(2, 5)
+    p, memory = probs_along(agent, seq)
+    p_mid, _ = agent.action_probs(seq[-1], memory)
+    p_fresh, _ = agent.action_probs(seq[-1], agent.reset(3))
+    assert np.abs(p_mid - p_fresh).max() > 1e-4
+    p_again, _ = probs_along(agent, seq)  # a reset gives exactly the first trial's start
+    np.testing.assert_array_equal(p_again, p)
+
+
+@pytest.mark.parametrize("num_layers", [1, 2])
+def test_es_evaluation_builds_no_autograd_graph(monkeypatch, num_layers):
+    family = metarl_bench.make_family(ENV, horizon=5)
+    net = VSMLNet(vsml.VSMLConfig(num_layers=num_layers), num_inputs=1)
+    theta = (net.theta0 + 0.1 * torch.randn(4, net.num_params)).requires_grad_(True)
+    seen = []
+    step = VSMLNet.step
+
+    def spy(self, *args):
+        logits, state = step(self, *args)
+        seen.append((logits.requires_grad, logits.grad_fn, state["c"][0].grad_fn))
+        return logits, state
+
+    monkeypatch.setattr(VSMLNet, "step", spy)
+    rng = np.random.default_rng(0)
+    returns = play(net, theta, family, family.sample_tasks(rng, 3), rng)
+    assert returns.shape == (4, 3) and not returns.requires_grad
+    assert seen and all(s == (False, None, None) for s in seen)
+
+
+def test_members_of_a_population_meet_the_same_tasks_and_noise():
+    family = metarl_bench.make_family(ENV, horizon=20)
+    net = VSMLNet(vsml.VSMLConfig(), num_inputs=1)
+    theta = net.theta0 + 0.3 * torch.randn(3, net.num_params, generator=torch.Generator().manual_seed(1))
+    rng = np.random.default_rng(0)
+    returns = play(net, torch.cat([theta, theta]), family, family.sample_tasks(rng, 5), rng)
+    torch.testing.assert_close(returns[:3], returns[3:])  # identical parameters, identical returns
+
+
+def test_centered_ranks():
+    w = centered_ranks(torch.tensor([3.0, -1.0, 10.0, 0.5]))
+    torch.testing.assert_close(w, torch.tensor([1 / 6, -0.5, 0.5, -1 / 6]))
+
+
+@pytest.fixture(scope="module")
+def fixed_family():
+    # One task: arm 1 pays 0.9, arm 0 pays 0.1 (the agent is arm-symmetric, so it must find out).
+    metarl_bench.register("vsml-test-fixed", BernoulliBandit, k=2, horizon=50, probs=[0.1, 0.9], replace=True)
+    yield metarl_bench.make_family("vsml-test-fixed")
+    metarl_bench.unregister("vsml-test-fixed")
+
+
+def test_a_short_seeded_es_run_raises_fitness(fixed_family):
+    agent = VSMLAgent(fixed_family, **SMALL)
+    rng = np.random.default_rng(5)
+    tasks = fixed_family.sample_tasks(rng, 200)
+    before = float(play(agent.net, agent.theta[None], fixed_family, tasks, np.random.default_rng(5)).mean())
+    per_gen = 16 * 8 * 50
+    fit = {"seed": 0, "train_env": "vsml-test-fixed", "progress": False, "eval_tasks": 10}
+    stats = agent.fit(fixed_family, budget=30 * per_gen + 7, **fit)
+    assert stats["generations"] == 30 and stats["train_steps"] == 30 * per_gen  # never more than the budget
+    after = float(play(agent.net, agent.theta[None], fixed_family, tasks, np.random.default_rng(5)).mean())
+    assert after > before + 5, (before, after)  # random play gets 25 of the oracle's 45
+    # The same seed gives the same parameters.
+    again = VSMLAgent(fixed_family, **SMALL)
+    again.fit(fixed_family, budget=30 * per_gen, **fit)
+    torch.testing.assert_close(again.theta, agent.theta)
+
+
+@pytest.fixture
+def saved(tmp_path):
+    agent = perturbed(metarl_bench.make_family(ENV), seed=3)
+    agent.trained_on, agent.train_steps, agent.metrics = ENV, 1234, {"train_return": 60.0}
+    return agent, agent.save(tmp_path / "agent.pt")
+
+
+def test_save_load_round_trip(saved):
+    agent, path = saved
+    assert path.stat().st_size < 100_000  # a few thousand floats and a small record
+    loaded = VSMLAgent.load(path, metarl_bench.make_family("bernoulli-k5-h100"), expect_env=ENV)
+    assert loaded.train_steps == 1234 and loaded.metrics == {"train_return": 60.0}
+    assert loaded.config == agent.config
+    torch.testing.assert_close(loaded.theta, agent.theta)
+    same = VSMLAgent.load(path, agent.family)
+    seq = history(2, 6)
+    np.testing.assert_array_equal(probs_along(same, seq)[0], probs_along(agent, seq)[0])
+
+
+def test_bad_checkpoints_are_refused_and_change_nothing(saved, tmp_path):
+    agent, path = saved
+    garbage = tmp_path / "garbage.pt"
+    garbage.write_bytes(b"not a checkpoint")
+    other_agent = tmp_path / "thompson.json"
+    other_agent.write_text(json.dumps({"agent": "thompson", "config": {}}))
+    rl2 = tmp_path / "rl2.pt"
+    torch.save({"agent": "rl2", "config": {}}, rl2)
+    for bad, message in [
+        (garbage, "is not a vsml checkpoint"),
+        (other_agent, "is not a vsml checkpoint"),
+        (rl2, "checkpoint of agent 'rl2', not 'vsml'"),
+        (tmp_path / "missing.pt", "is not a vsml checkpoint"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            VSMLAgent.load(bad, agent.family)
+    fresh = VSMLAgent(agent.family)
+    before = fresh.theta.clone()
+    with pytest.raises(ValueError, match="trained on 'bernoulli-k2-h100', not on 'bernoulli-k5-h100'"):
+        fresh.load_weights(path, expect_env="bernoulli-k5-h100")
+
+    class ThreeObs(BernoulliBandit):
+        obs_shape = (3,)
+
+    with pytest.raises(ValueError, match="observations of 1 entries"):
+        VSMLAgent(ThreeObs()).load_weights(path)
+    torch.testing.assert_close(fresh.theta, before)
+
+
+def test_prepare_loads_the_checkpoint_or_says_how_to_train(saved, tmp_path, monkeypatch):
+    agent, path = saved
+    monkeypatch.setattr(vsml, "CHECKPOINT_DIR", tmp_path / "none")
+    fresh = VSMLAgent(agent.family)
+    with pytest.raises(ValueError, match="no shipped vsml checkpoint .* --retrain"):
+        fresh.prepare(agent.family, ENV)
+    monkeypatch.setattr(vsml, "CHECKPOINT_DIR", tmp_path)
+    (tmp_path / f"{ENV}.pt").write_bytes(path.read_bytes())
+    stats = fresh.prepare(agent.family, ENV)
+    assert stats["train_steps"] == 1234 and stats["checkpoint"] == f"{ENV}.pt"
+    torch.testing.assert_close(fresh.theta, agent.theta)
+
+
+def test_shipped_checkpoint_loads_for_any_number_of_arms():
+    agent = VSMLAgent(metarl_bench.make_family("bernoulli-k10-h100"))
+    path = agent.checkpoint_path(ENV)
+    if not path.exists():
+        pytest.skip("no shipped checkpoint")
+    agent.prepare(metarl_bench.make_family(ENV), ENV)
+    assert agent.trained_on == ENV and agent.train_steps > 0 and "train_score" in agent.metrics
+    assert path.stat().st_size < 100_000
+
+
+def test_bad_config_is_refused():
+    family = metarl_bench.make_family(ENV)
+    with pytest.raises(ValueError, match="unknown vsml config"):
+        VSMLAgent(family, hiden_size=3)
+    with pytest.raises(ValueError, match="population must be an even number"):
+        VSMLAgent(family, population=7)
