@@ -355,6 +355,7 @@ class VSMLAgent(Agent):
 
     name = "vsml"
     learns = True
+    transfers_across_spaces = True  # parameters are shared by every cell: any number of arms
 
     def __init__(self, family: TaskFamily, **config: Any):
         known = {f.name for f in fields(VSMLConfig)}

@@ -30,11 +30,15 @@ class Agent(ABC):
         privileged: True only for reference agents that are told the task (the oracle);
             the evaluator passes ``tasks`` to ``reset`` for these and for no one else.
         learns: True when ``fit`` meta-trains (the CLI then reports training cost).
+        transfers_across_spaces: True when an agent meta-trained on one family can play a
+            family with another number of actions or another observation shape (VSML's
+            shared per-weight LSTMs can; an RL² LSTM policy cannot).
     """
 
     name: str = "agent"
     privileged: bool = False
     learns: bool = False
+    transfers_across_spaces: bool = False
 
     def __init__(self, family: TaskFamily, **config: Any):
         self.family = family
