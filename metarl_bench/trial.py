@@ -108,7 +108,9 @@ class TrialEnv:
         """Advance every trial one step.
 
         Returns ``(obs, rewards, trial_done, info)``; ``trial_done`` is a bool because all
-        trials end together.  ``info["episode_done"]`` says whether an inner episode ended.
+        trials end together.  ``info["episode_done"]`` says whether an inner episode ended,
+        ``info["inner_episode"]`` which one the step belonged to (not ``"episode"``: SB3 and
+        gymnasium keep episode statistics under that key).
         """
         if self.done:
             raise RuntimeError("the trials are over (or were never started): call reset() first")
@@ -125,7 +127,7 @@ class TrialEnv:
         one_hot = np.zeros((self.num_trials, fam.num_actions), np.float32)
         one_hot[self._rows, actions] = 1.0
         obs = self._observation(one_hot, rewards, new_episode=episode_done and not trial_done)
-        return obs, rewards, trial_done, {"episode_done": episode_done, "episode": episode}
+        return obs, rewards, trial_done, {"episode_done": episode_done, "inner_episode": episode}
 
     def _observation(
         self, prev_action: np.ndarray, prev_reward: np.ndarray, new_episode: bool

@@ -74,3 +74,14 @@ def test_gymnasium_vector_modes_agree():
     o1, _ = native.reset(seed=0)
     o2, _ = sync.reset(seed=0)
     assert o1.keys() == o2.keys() and all(o1[k].shape == o2[k].shape for k in o1)
+
+
+def test_single_env_trains_with_plain_stable_baselines3():
+    # SB3 reads info["episode"] as episode statistics; an inner-episode index there crashed its logger.
+    from stable_baselines3 import PPO
+    from stable_baselines3.common.vec_env import DummyVecEnv
+
+    venv = DummyVecEnv([lambda: gym.make("metarl_bench/bernoulli-k2-h100", horizon=8) for _ in range(2)])
+    model = PPO("MultiInputPolicy", venv, n_steps=16, batch_size=16, n_epochs=1, seed=0, device="cpu")
+    model.learn(total_timesteps=64)
+    assert model.num_timesteps == 64
