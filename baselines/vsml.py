@@ -35,8 +35,9 @@ import math
 import os
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, fields
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -310,23 +311,92 @@ def play(
     same reward noise (the env state, its noise keys included, is copied from member 0)
     and the same action-sampling numbers.
     """
+    shared = draw_shared(family, tasks, len(theta), rng)
+    return play_members(net, theta, family, tasks, shared, deterministic, device)
+
+
+@dataclass(frozen=True)
+class SharedNumbers:
+    """The random numbers every member of a population meets in one rollout."""
+
+    state: Arrays  # member 0's initial env state (noise keys included), N trials
+    per_trial: frozenset[str]  # the entries of ``state`` that have one row per trial
+    uniforms: np.ndarray  # (trial_length, N) action-sampling numbers
+
+
+def draw_shared(family: TaskFamily, tasks: Arrays, members: int, rng: np.random.Generator) -> SharedNumbers:
+    """Draw from ``rng`` what a rollout of ``members`` members needs, exactly as ``play`` always has.
+
+    The env state is drawn for members x tasks trials (only member 0's rows are kept), then
+    N uniforms per step, so ``rng`` ends where a rollout leaves it whoever plays the members.
+    """
+    N = len(next(iter(tasks.values())))
+    env = TrialEnv(family, num_trials=members * N)
+    env.reset(seed=rng, tasks=_tile(tasks, members))
+    per_trial = frozenset(k for k, v in env.state.items() if len(v) == members * N)
+    state = {k: v[:N] if k in per_trial else v for k, v in env.state.items()}
+    uniforms = np.stack([rng.random(N) for _ in range(family.trial_length)])
+    return SharedNumbers(state, per_trial, uniforms)
+
+
+@torch.no_grad()
+def play_members(
+    net: VSMLNet,
+    theta: torch.Tensor,
+    family: TaskFamily,
+    tasks: Arrays,
+    shared: SharedNumbers,
+    deterministic: bool = False,
+    device: str | torch.device = "cpu",
+) -> torch.Tensor:
+    """Trial returns (members, tasks) of the members ``theta`` (P, D) under the ``shared`` numbers."""
     P, N = len(theta), len(next(iter(tasks.values())))
     env = TrialEnv(family, num_trials=P * N)
-    obs = env.reset(seed=rng, tasks=_tile(tasks, P))
-    env.state = {k: np.concatenate([v[:N]] * P) if len(v) == P * N else v for k, v in env.state.items()}
+    obs = env.reset(seed=0, tasks=_tile(tasks, P))  # its state is replaced by the shared one below
+    env.state = {k: np.concatenate([v] * P) if k in shared.per_trial else v for k, v in shared.state.items()}
     obs = {**obs, "obs": family.observe(env.tasks, env.state)}
     params = net.unflatten(theta.to(device))
     state = net.initial_state(P, N, family.num_actions, device)
     total = torch.zeros(P, N, dtype=torch.float64)
-    for _ in range(family.trial_length):
+    for t in range(family.trial_length):
         logits, state = net.step(params, state, *_obs_tensors(obs, P, device))
         if deterministic:  # argmax, ties broken at random as in ``VSMLAgent.act``
             logits = torch.where(logits >= logits.amax(dim=-1, keepdim=True), 0.0, -torch.inf)
-        u = torch.as_tensor(rng.random(N), device=device)
+        u = torch.as_tensor(shared.uniforms[t], device=device)
         actions = sample_actions(logits, u.expand(P, N))
         obs, rewards, _, _ = env.step(actions.reshape(-1).cpu().numpy())
         total += torch.as_tensor(rewards).view(P, N)
     return total
+
+
+# ============================================================================ population sharding
+# An optional hook for ``VSMLAgent.fit``: the members of a generation are split into shards that
+# a ``shard_map`` plays anywhere (Ray tasks, a process pool), then concatenated.  The shared
+# numbers are drawn once, here, so the result is the local one.
+ShardMap = Callable[[Callable[..., torch.Tensor], list[tuple]], Iterable[torch.Tensor]]
+"""``shard_map(fn, arg_tuples)`` returns ``[fn(*args) for args in arg_tuples]``, in order (like
+``itertools.starmap``), computed wherever it likes."""
+
+
+def play_sharded(
+    shard_map: ShardMap,
+    shards: int,
+    net: VSMLNet,
+    theta: torch.Tensor,
+    family: TaskFamily,
+    tasks: Arrays,
+    rng: np.random.Generator,
+    deterministic: bool = False,
+    device: str | torch.device = "cpu",
+) -> torch.Tensor:
+    """``play`` with the members split into ``shards`` slices played by ``shard_map``: same result."""
+    if shards < 1:
+        raise ValueError(f"shards must be >= 1, got {shards}")
+    shared = draw_shared(family, tasks, len(theta), rng)
+    bounds = np.linspace(0, len(theta), min(shards, len(theta)) + 1).round().astype(int)
+    # clone(): a pickled slice would otherwise carry the whole population's storage
+    jobs = [(net, theta[i:j].clone(), family, tasks, shared, deterministic, device) for i, j in pairwise(bounds)]
+    return torch.cat(list(shard_map(play_members, jobs)))
 
 
 def _references(family: TaskFamily) -> tuple[float | None, float | None]:
@@ -384,6 +454,8 @@ class VSMLAgent(Agent):
         save_path: str | Path | None = None,
         eval_tasks: int = 10_000,
         callback: Callable[[VSMLAgent, dict[str, Any]], None] | None = None,
+        shard_map: ShardMap | None = None,
+        shards: int = 2,
     ) -> dict[str, Any]:
         """Meta-train by ES for ``budget`` env steps (members x tasks x trial length per generation).
 
@@ -392,6 +464,8 @@ class VSMLAgent(Agent):
         to ``save_path`` (if given).  At the end the mean parameters are evaluated on
         ``eval_tasks`` fresh training tasks (numbers in the returned statistics and in
         ``self.metrics``).  ``callback(agent, stats)`` runs after every generation.
+        With ``shard_map``, each generation's members are played in ``shards`` slices by it
+        (``play_sharded``; e.g. Ray tasks), with the same result as in-process.
         """
         self._check_obs(family, what=f"training family {family.describe()}")
         cfg = self.cfg
@@ -412,7 +486,9 @@ class VSMLAgent(Agent):
             eps = torch.randn(pairs, self.net.num_params, generator=noise_gen)
             thetas = self.theta + cfg.sigma * torch.cat([eps, -eps])  # members j and j + pairs pair up
             tasks = family.sample_tasks(rng, cfg.tasks_per_generation)
-            fitness = play(self.net, thetas, family, tasks, rng, cfg.deterministic, device).mean(dim=1).float()
+            args = (self.net, thetas, family, tasks, rng, cfg.deterministic, device)
+            returns = play(*args) if shard_map is None else play_sharded(shard_map, shards, *args)
+            fitness = returns.mean(dim=1).float()
             w = centered_ranks(fitness)
             grad = (w[:pairs] - w[pairs:]) @ eps / (cfg.population * cfg.sigma)
             adam.lr = cfg.learning_rate * (1 - (1 - cfg.lr_final) * gen / max(1, generations - 1))

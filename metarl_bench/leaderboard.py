@@ -32,7 +32,11 @@ COLUMNS = [
     "adapt_steps", "bayes_adapt_steps",
     "train_env", "train_steps", "train_wall_s", "checkpoint", "eval_wall_s",
     "env_spec", "agent_config", "device", "threads", "version", "commit", "command", "timestamp", "run_id",
+    "run_config",
 ]  # fmt: skip
+# Columns added after the first release, with the value older files are read with: such a file
+# still reads (and gains the column on its next append) instead of being refused.
+ADDED_COLUMNS = {"run_config": ""}
 LEADERBOARD_FILE = "leaderboard.csv"
 
 
@@ -49,6 +53,9 @@ def read(path: str | Path) -> pd.DataFrame:
         df = pd.read_csv(path, keep_default_na=True)
     except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
         raise LeaderboardError(f"{path} is not a readable leaderboard CSV: {exc}") from None
+    for column, value in ADDED_COLUMNS.items():
+        if column not in df.columns:
+            df[column] = value
     missing = [c for c in COLUMNS if c not in df.columns]
     if missing:
         raise LeaderboardError(f"{path} lacks leaderboard columns {missing}; refusing to overwrite it")

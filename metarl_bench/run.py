@@ -2,31 +2,27 @@
 
 python -m metarl_bench.run --agent thompson --env bandits
 python -m metarl_bench.run --agent all --env bernoulli-k2-h100 --seeds 0,1,2 --eval-tasks 1000
+python -m metarl_bench.run --agent all --env bandits --backend ray --address auto --resume
 python -m metarl_bench.run --list
+
+The runs (one per agent and distribution, see ``metarl_bench.sweep``) go to a backend:
+in this process (default), or as Ray tasks on a local or remote Ray cluster.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-import time
-import uuid
 from pathlib import Path
-from typing import Any
 
-from tqdm import tqdm
-
-from metarl_bench import leaderboard, plots
-from metarl_bench.evaluate import DEFAULT_EVAL_TASKS, DEFAULT_SEEDS, EvalSettings, evaluate
-from metarl_bench.provenance import provenance
+from metarl_bench import leaderboard, sweep
+from metarl_bench.evaluate import DEFAULT_EVAL_TASKS, DEFAULT_SEEDS, EvalSettings
+from metarl_bench.provenance import command_line
 from metarl_bench.registry import (
     UnknownNameError,
-    get_spec,
     list_agents,
     list_families,
     list_suites,
-    make_agent,
     resolve_agents,
     resolve_envs,
 )
@@ -49,6 +45,16 @@ def _positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {value}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
     return value
 
 
@@ -77,6 +83,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--results", default="results", help="results folder (default: results)")
     p.add_argument("--no-save", action="store_true", help="print only; write no leaderboard rows or curves")
+    p.add_argument(
+        "--resume", action="store_true", help="skip runs the leaderboard already holds (same agent, env, seeds, config)"
+    )
+    p.add_argument("--backend", choices=sweep.BACKENDS, default="local", help="where runs execute (default: local)")
+    p.add_argument(
+        "--address", help="ray backend: 'local' (default: a private instance), 'auto' (running cluster), host:port"
+    )
+    p.add_argument(
+        "--max-retries",
+        type=_non_negative_int,
+        default=sweep.DEFAULT_MAX_RETRIES,
+        help=f"ray backend: resubmissions of a run whose worker died (default {sweep.DEFAULT_MAX_RETRIES})",
+    )
     p.add_argument("--list", action="store_true", help="list distributions, suites and agents, then exit")
     return p
 
@@ -86,47 +105,6 @@ def _listing() -> str:
     lines += [f"  {s}: {', '.join(list_families(s))}" for s in list_suites()]
     lines += ["distributions:", "  " + ", ".join(list_families()), "agents:", "  " + ", ".join(list_agents())]
     return "\n".join(lines)
-
-
-def run_one(agent_name: str, env: str, args: argparse.Namespace, settings: EvalSettings) -> tuple[dict[str, Any], Any]:
-    """Build, (meta-train or load), and evaluate one agent on one distribution."""
-    family = get_spec(env).make()
-    config: dict[str, Any] = {}
-    agent = make_agent(agent_name, family, **config)
-    train_env = args.train_env or env
-    train = {"train_steps": 0, "train_wall_s": 0.0, "checkpoint": ""}
-    if agent.learns:
-        start = time.perf_counter()
-        stats = agent.prepare(
-            train_family=get_spec(train_env).make(),
-            train_env=train_env,
-            budget=args.train_steps,
-            seed=args.train_seed,
-            retrain=args.retrain,
-            device=args.device,
-        )
-        train = {
-            "train_steps": stats.get("train_steps", 0),
-            "train_wall_s": stats.get("train_wall_s", time.perf_counter() - start),
-            "checkpoint": stats.get("checkpoint", ""),
-        }
-        if args.save_checkpoint and not train["checkpoint"]:
-            path = agent.save(agent.checkpoint_path(train_env))
-            train["checkpoint"] = path.name
-    evaluation = evaluate(agent, env, settings)
-    spec = get_spec(env)
-    row = {
-        "agent": agent_name,
-        "env": env,
-        **evaluation.metrics,
-        "train_env": train_env if agent.learns else "",
-        **train,
-        "env_spec": json.dumps({"id": spec.gym_id, "kwargs": agent.family.params}, sort_keys=True),
-        "agent_config": json.dumps(agent.config, sort_keys=True, default=str),
-        **provenance(threads=args.threads, device=args.device if agent.learns else None),
-        "run_id": uuid.uuid4().hex,
-    }
-    return row, evaluation
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -141,34 +119,58 @@ def main(argv: list[str] | None = None) -> int:
         if args.train_env:
             resolve_envs(args.train_env)
         settings = EvalSettings(n_tasks=args.eval_tasks, seeds=args.seeds)
+        sweep.check_backend(args.backend, args.address)
     except (UnknownNameError, ValueError) as exc:
-        parser.print_usage(sys.stderr)
-        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
-        return 2
+        return _usage_error(parser, exc)
     if "torch" in sys.modules or any(a in ("rl2", "vsml") for a in agents):
         import torch
 
         torch.set_num_threads(args.threads)
 
-    results = Path(args.results)
-    rows = []
-    for env in envs:
-        for agent_name in tqdm(agents, desc=env, leave=False, disable=len(agents) * len(envs) < 2):
-            try:
-                row, evaluation = run_one(agent_name, env, args, settings)
-            except ValueError as exc:  # e.g. an agent that does not support this family
-                print(f"skipped {agent_name} on {env}: {exc}", file=sys.stderr)
-                continue
-            rows.append(row)
-            if not args.no_save:  # one append per run: a later failure loses nothing already done
-                leaderboard.append_rows(results / leaderboard.LEADERBOARD_FILE, [row])
-                plots.write_curves(evaluation, results / "curves")
-        if not args.no_save:
-            plots.plot_env(env, results / "curves")
+    options = sweep.TrainOptions(
+        train_env=args.train_env,
+        train_steps=args.train_steps,
+        train_seed=args.train_seed,
+        retrain=args.retrain,
+        save_checkpoint=args.save_checkpoint,
+        device=args.device,
+        threads=args.threads,
+    )
+    specs = sweep.plan_runs(agents, envs, settings, options)
+    board = Path(args.results) / leaderboard.LEADERBOARD_FILE
+    try:  # a leaderboard we could not append to fails now, not after the runs
+        if args.resume:
+            todo = sweep.missing_runs(specs, board)
+            print(f"resume: {len(specs) - len(todo)} of {len(specs)} runs already in {board}; running {len(todo)}")
+            specs = todo
+        elif not args.no_save:
+            leaderboard.read(board)
+    except leaderboard.LeaderboardError as exc:
+        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
+        return 2
+    if not specs:
+        return 0
+    try:
+        backend = sweep.make_backend(args.backend, args.address, args.max_retries)
+    except (ValueError, sweep.BackendError) as exc:
+        return _usage_error(parser, exc)
+    try:
+        report = sweep.run_sweep(specs, backend, None if args.no_save else args.results, command_line())
+    finally:
+        backend.close()
     import pandas as pd
 
-    print(leaderboard.format_table(pd.DataFrame(rows)))
-    return 0 if rows else 1
+    print(leaderboard.format_table(pd.DataFrame(report.rows)))
+    if report.failed:
+        print(report.summary(), file=sys.stderr)
+        return 1
+    return 0 if report.rows else 1
+
+
+def _usage_error(parser: argparse.ArgumentParser, exc: Exception) -> int:
+    parser.print_usage(sys.stderr)
+    print(f"{parser.prog}: error: {exc}", file=sys.stderr)
+    return 2
 
 
 if __name__ == "__main__":
