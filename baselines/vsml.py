@@ -47,11 +47,13 @@ from tqdm import tqdm
 
 from metarl_bench.agent import Agent, Obs
 from metarl_bench.family import Arrays, TaskFamily
+from metarl_bench.registry import get_spec
 from metarl_bench.seeding import train_rng
 from metarl_bench.trial import TrialEnv
 
 CHECKPOINT_DIR = Path(__file__).resolve().parent / "checkpoints" / "vsml"
 CHECKPOINT_FORMAT = 1
+DEFAULT_TRAIN_ENV = "bernoulli-k2-h100"  # the shipped checkpoint that plays Bernoulli bandits of any k
 
 
 # ============================================================================ configuration
@@ -526,6 +528,15 @@ class VSMLAgent(Agent):
             **self.metrics,
         }
 
+    def default_train_env(self, env: str, retrain: bool = False) -> str:
+        """``env``, or the shipped 2-armed checkpoint for Bernoulli distributions that have none
+        of their own: trained on 2 arms, VSML plays any number of arms (the row's train_env says so)."""
+        if retrain or self.checkpoint_path(env).exists():
+            return env
+        default = get_spec(DEFAULT_TRAIN_ENV).make()
+        same_kind = type(default) is type(self.family)
+        return DEFAULT_TRAIN_ENV if same_kind and self.checkpoint_path(DEFAULT_TRAIN_ENV).exists() else env
+
     def checkpoint_path(self, train_env: str) -> Path:
         return CHECKPOINT_DIR / f"{train_env}.pt"
 
@@ -543,8 +554,8 @@ class VSMLAgent(Agent):
         if not retrain and budget is None:
             if not path.exists():
                 raise ValueError(
-                    f"no shipped vsml checkpoint for {train_env!r} (looked for {path}); "
-                    "pass --retrain or --train-steps to train one"
+                    f"no shipped vsml checkpoint for {train_env!r} (looked for {path}); pass --retrain or "
+                    f"--train-steps to train one, or --train-env {DEFAULT_TRAIN_ENV} to play the shipped one zero-shot"
                 )
             self.load_weights(path, expect_env=train_env, device=device)
             return {"train_steps": self.train_steps, "train_wall_s": 0.0, "checkpoint": path.name}

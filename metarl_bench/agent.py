@@ -73,6 +73,11 @@ class Agent(ABC):
         """
         return self.fit(train_family, budget or 0, seed)
 
+    def default_train_env(self, env: str, retrain: bool = False) -> str:
+        """The distribution to meta-train on (or load the checkpoint of) when the user names
+        none: ``env`` itself, unless an agent ships one that transfers (see VSML)."""
+        return env
+
     @abstractmethod
     def reset(self, num_trials: int, rng: np.random.Generator | None = None, tasks: Arrays | None = None) -> Any:
         """Fresh memory for ``num_trials`` new trials.

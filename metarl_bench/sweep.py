@@ -152,7 +152,7 @@ def evaluate_run(spec: RunSpec) -> tuple[dict[str, Any], Evaluation]:
         import torch
 
         torch.set_num_threads(o.threads)
-    train_env = o.train_env or spec.env
+    train_env = o.train_env or agent.default_train_env(spec.env, retrain=o.retrain or o.train_steps is not None)
     train = {"train_steps": 0, "train_wall_s": 0.0, "checkpoint": ""}
     if agent.learns:
         start = time.perf_counter()

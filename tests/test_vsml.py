@@ -226,3 +226,13 @@ def test_bad_config_is_refused():
         VSMLAgent(family, hiden_size=3)
     with pytest.raises(ValueError, match="population must be an even number"):
         VSMLAgent(family, population=7)
+
+
+def test_bernoulli_distributions_without_checkpoint_default_to_the_shipped_two_armed_one():
+    from baselines.vsml import DEFAULT_TRAIN_ENV, VSMLAgent
+
+    k5 = VSMLAgent(metarl_bench.make_family("bernoulli-k5-h100"))
+    assert k5.default_train_env("bernoulli-k5-h100") == DEFAULT_TRAIN_ENV
+    assert k5.default_train_env("bernoulli-k5-h100", retrain=True) == "bernoulli-k5-h100"
+    gaussian = VSMLAgent(metarl_bench.make_family("gaussian-k5-h100"))  # another reward model: no silent transfer
+    assert gaussian.default_train_env("gaussian-k5-h100") == "gaussian-k5-h100"
