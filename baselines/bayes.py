@@ -67,6 +67,7 @@ from typing import Any
 import numpy as np
 from scipy.special import betaincinv, ndtri
 
+from baselines import bayes_grid
 from envs.bandits import BernoulliBandit, DependentBernoulliBandit, GaussianBandit
 from metarl_bench.agent import Agent, Obs, last_transition
 from metarl_bench.family import Arrays, TaskFamily, check_positive_float, check_positive_int
@@ -429,6 +430,8 @@ def _exact_value(problem: tuple) -> float:
 def bayes_reference(family: TaskFamily) -> tuple[float | None, str]:
     """(exact Bayes-optimal expected trial return, "exact"), or ``(None, "lower-bound:<policy>")``
     when the family is not tractable, naming the policy the "bayes" agent plays instead."""
+    if bayes_grid.handles(family):  # gridworlds: planners and bounds of baselines.bayes_grid
+        return bayes_grid.grid_reference(family)
     problem = _problem(family)
     if _problem_tractable(problem):
         return _exact_value(problem), "exact"
@@ -455,6 +458,12 @@ class BayesOptimalAgent(Agent):
     """
 
     name = "bayes"
+
+    def __new__(cls, family: TaskFamily | None = None, **config: Any):
+        # Gridworld families are played by baselines.bayes_grid's agent (same name and verbs).
+        if cls is BayesOptimalAgent and bayes_grid.handles(family):
+            return bayes_grid.GridBayesAgent(family, **config)
+        return super().__new__(cls)
 
     def __init__(self, family: TaskFamily, **config: Any):
         super().__init__(family, **config)

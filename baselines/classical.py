@@ -151,7 +151,9 @@ class UCB1Agent(Agent):
 
 @register_agent("oracle")
 class OracleAgent(Agent):
-    """Knows the task and always plays the best arm: the upper reference for regret."""
+    """Knows the task and plays the family's known-task policy (``TaskFamily.oracle_actions``:
+    the best arm of a bandit, the shortest way to the goal of a gridworld): the upper reference
+    for regret."""
 
     name = "oracle"
     privileged = True
@@ -159,7 +161,8 @@ class OracleAgent(Agent):
     def reset(self, num_trials: int, rng: np.random.Generator | None = None, tasks: Arrays | None = None) -> Any:
         if tasks is None:
             raise ValueError("the oracle must be told the tasks: reset(num_trials, tasks=...)")
-        return {"best": self.family.arm_means(tasks).argmax(axis=1)}
+        return {"tasks": tasks, "t": 0}
 
     def act(self, obs: Obs, memory: Any) -> tuple[np.ndarray, Any]:
-        return memory["best"], memory
+        actions = self.family.oracle_actions(memory["tasks"], obs["obs"], memory["t"])
+        return actions, {**memory, "t": memory["t"] + 1}

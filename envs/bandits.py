@@ -46,6 +46,9 @@ class _BanditBase(TaskFamily):
     def oracle_return(self, tasks: Arrays) -> np.ndarray:
         return self.horizon * self.arm_means(tasks).max(axis=1)
 
+    def oracle_actions(self, tasks: Arrays, obs: np.ndarray, t: int) -> np.ndarray:
+        return self.arm_means(tasks).argmax(axis=1)
+
     def random_return(self, tasks: Arrays) -> np.ndarray:
         return self.horizon * self.arm_means(tasks).mean(axis=1)
 

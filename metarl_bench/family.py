@@ -68,6 +68,11 @@ class TaskFamily(ABC):
     def oracle_return(self, tasks: Arrays) -> np.ndarray:
         """Expected trial return of the policy that knows the task, shape ``(num_trials,)``."""
 
+    def oracle_actions(self, tasks: Arrays, obs: np.ndarray, t: int) -> np.ndarray:
+        """Actions of the policy that knows the task, at step ``t`` of the trial, from the inner
+        observations ``obs``: what the ``oracle`` agent plays.  Optional."""
+        raise NotImplementedError(f"{self.describe()} does not define the oracle's policy (oracle_actions)")
+
     def random_return(self, tasks: Arrays) -> np.ndarray | None:
         """Expected trial return of uniform random play, if known in closed form."""
         return None

@@ -26,7 +26,7 @@ FAMILY_GROUP = "metarl_bench.families"
 AGENT_GROUP = "metarl_bench.agents"
 # Used when the package runs from a source tree without installed entry points.
 BUILTIN_MODULES = {
-    FAMILY_GROUP: ("envs.bandits",),
+    FAMILY_GROUP: ("envs.bandits", "envs.gridworlds"),
     AGENT_GROUP: ("baselines.classical", "baselines.bayes", "baselines.gittins", "baselines.learned"),
 }
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
