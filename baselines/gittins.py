@@ -501,9 +501,12 @@ class GittinsAgent(Agent):
         s, f = memory["successes"].copy(), memory["failures"].copy()
         s[rows, action[rows]] += win
         f[rows, action[rows]] += 1 - win
-        self._ensure_table(int((s + f).max(initial=0)))  # only past trial_length pulls
-        index = self._tables[self._prior_of_arm, s, f]
-        return index.argmax(axis=1), {"successes": s, "failures": f}
+        return self.choose(s, f), {"successes": s, "failures": f}
+
+    def choose(self, successes: np.ndarray, failures: np.ndarray) -> np.ndarray:
+        """The arm of highest Gittins index given per-arm success and failure counts (n, k)."""
+        self._ensure_table(int((successes + failures).max(initial=0)))  # only past trial_length pulls
+        return self._tables[self._prior_of_arm, successes, failures].argmax(axis=1)
 
     def features(self, memory: Any) -> np.ndarray:
         return np.concatenate([memory["successes"], memory["failures"]], axis=1).astype(float)

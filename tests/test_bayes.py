@@ -166,7 +166,7 @@ def test_bayes_reference_methods_and_cache():
     for _ in range(100):  # cached per problem: repeated calls are free
         assert bayes_reference(metarl_bench.make_family("bernoulli-k2-h100"))[0] == value
     assert time.perf_counter() - start < 0.5
-    assert bayes_reference(metarl_bench.make_family("bernoulli-k10-h500")) == (None, "lower-bound:bayes-ucb")
+    assert bayes_reference(metarl_bench.make_family("bernoulli-k10-h500")) == (None, "lower-bound:gittins")
     assert bayes_reference(metarl_bench.make_family("gaussian-k5-h100")) == (None, "lower-bound:bayes-ucb")
     assert bayes_reference(BernoulliBandit(k=2, horizon=10, probs=[0.2, 0.7])) == (pytest.approx(7.0), "exact")
     assert bayes_reference(_NotABandit())[0] is None
@@ -301,3 +301,15 @@ def _k2_h100_agent_time() -> float:
 
 def test_agent_is_fast():
     assert _k2_h100_agent_time() < 2.0  # 1000 trials x 100 steps, env included (~0.05 s measured)
+
+
+def test_bernoulli_fallback_plays_the_gittins_index_policy():
+    env = metarl_bench.make("bernoulli-k5-h100", num_trials=64, seed=3)
+    bayes, gittins = metarl_bench.make_agent("bayes", env.family), metarl_bench.make_agent("gittins", env.family)
+    assert bayes.method == "lower-bound:gittins"
+    obs, mem_b, mem_g = env.reset(), bayes.reset(64), gittins.reset(64)
+    for _ in range(env.trial_length):
+        a, mem_b = bayes.act(obs, mem_b)
+        b, mem_g = gittins.act(obs, mem_g)
+        np.testing.assert_array_equal(a, b)
+        obs, *_ = env.step(a)
