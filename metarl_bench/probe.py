@@ -920,7 +920,8 @@ def prepare_agent(name: str, env: str, args: argparse.Namespace) -> tuple[Agent,
         return agent, {"train_env": getattr(agent, "trained_on", "") or "", "checkpoint": str(args.checkpoint)}
     if not agent.learns:
         return agent, {"train_env": "", "checkpoint": ""}
-    train_env = args.train_env or env
+    retrain = args.retrain or args.train_steps is not None
+    train_env = args.train_env or agent.default_train_env(env, retrain=retrain)
     stats = agent.prepare(
         train_family=get_spec(train_env).make(),
         train_env=train_env,
