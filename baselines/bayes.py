@@ -483,6 +483,8 @@ class BayesOptimalAgent(Agent):
         self._gittins = GittinsAgent(family) if self.method == "lower-bound:gittins" else None
 
     def reset(self, num_trials: int, rng: np.random.Generator | None = None, tasks: Arrays | None = None) -> Any:
+        if self._gittins is not None:
+            self._gittins.reset(num_trials)  # builds the index tables for the whole trial now, once
         if self.exact and self.problem[0] == "bernoulli" and self.problem[1] >= 2:
             _policy(self.problem)  # build (or fetch) the tables now, not inside the first act
         if self.gaussian:

@@ -170,7 +170,7 @@ def test_concurrent_sweeps_writing_one_leaderboard_lose_nothing(tmp_path, ray_cl
         for s in sweeps
     ]
     for p in procs:
-        _, err = p.communicate(timeout=120)
+        _, err = p.communicate(timeout=300)
         assert p.returncode == 0, err
     df = board(tmp_path)
     assert len(df) == 12
