@@ -37,11 +37,22 @@ class RandomAgent(Agent):
         return memory["rng"].integers(0, self.num_actions, size=memory["n"]), memory
 
 
+def require_bandit(agent: str, family: TaskFamily) -> None:
+    """Bandit algorithms treat actions as arms with fixed reward distributions (``arm_means``);
+    on other families (gridworlds) their updates would be meaningless, so refuse them."""
+    if not callable(getattr(family, "arm_means", None)):
+        raise ValueError(
+            f"agent {agent!r} plays bandit families (arms with fixed reward distributions, e.g. the "
+            f"'bandits' suite), not {family.describe()}"
+        )
+
+
 class _BeliefAgent(Agent):
     """Keeps the family's exact posterior in memory and acts on it."""
 
     def __init__(self, family: TaskFamily, **config: Any):
         super().__init__(family, **config)
+        require_bandit(self.name, family)
         try:
             family.prior(1)
         except NotImplementedError:
@@ -123,6 +134,7 @@ class UCB1Agent(Agent):
     def __init__(self, family: TaskFamily, c: float = 1.0):
         if not float(c) >= 0.0:
             raise ValueError(f"c must be >= 0, got {c!r}")
+        require_bandit(self.name, family)
         super().__init__(family, c=float(c))
 
     def reset(self, num_trials: int, rng: np.random.Generator | None = None, tasks: Arrays | None = None) -> Any:

@@ -186,3 +186,9 @@ def test_posterior_concentrates_on_the_true_parameters():
         belief = fam.update_belief(belief, a, r)
     err = fam.belief_features(belief)["posterior_mean"] - env.tasks["p"]
     assert np.abs(err).mean() < 0.04
+
+
+@pytest.mark.parametrize("agent", ["greedy", "epsilon-greedy", "thompson", "ucb1", "gittins"])
+def test_bandit_algorithms_refuse_gridworlds_by_name(agent):
+    with pytest.raises(ValueError, match=f"agent '{agent}'.*gridnavi|{agent}.*Bernoulli|GoalGrid"):
+        metarl_bench.make_agent(agent, metarl_bench.make_family("gridnavi-5x5"))
