@@ -15,7 +15,7 @@ import argparse
 import os
 import sys
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -64,9 +64,25 @@ def read(path: str | Path) -> pd.DataFrame:
 
 def append_rows(path: str | Path, rows: Iterable[Mapping[str, Any]]) -> int:
     """Atomically append ``rows`` (dicts with exactly the schema's keys) to the CSV at ``path``."""
+    return append_csv(path, rows, COLUMNS, read)
+
+
+def append_csv(
+    path: str | Path,
+    rows: Iterable[Mapping[str, Any]],
+    columns: list[str],
+    read_existing: Callable[[Path], pd.DataFrame],
+) -> int:
+    """Append ``rows`` to the CSV at ``path`` so that no row is ever lost or half-written.
+
+    Under a file lock (concurrent writers queue), the existing file is read with
+    ``read_existing`` (which refuses files that do not fit ``columns``), the rows are
+    added, and the whole is written to a temporary file, fsynced and renamed over the
+    old one: a writer killed at any moment leaves either the old or the new file.
+    """
     rows = [dict(r) for r in rows]
     for r in rows:
-        unknown, missing = set(r) - set(COLUMNS), set(COLUMNS) - set(r)
+        unknown, missing = set(r) - set(columns), set(columns) - set(r)
         if unknown or missing:
             raise LeaderboardError(f"row does not fit the schema: unknown {sorted(unknown)}, missing {sorted(missing)}")
     if not rows:
@@ -74,8 +90,8 @@ def append_rows(path: str | Path, rows: Iterable[Mapping[str, Any]]) -> int:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(path) + ".lock", timeout=120):
-        old = read(path)
-        new = pd.DataFrame(rows, columns=COLUMNS)
+        old = read_existing(path)
+        new = pd.DataFrame(rows, columns=columns)
         df = new if old.empty else pd.concat([old, new], ignore_index=True)
         fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".csv", dir=path.parent)
         try:

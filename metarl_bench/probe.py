@@ -74,10 +74,8 @@ import argparse
 import copy
 import inspect
 import json
-import os
 import shlex
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
@@ -87,12 +85,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from filelock import FileLock
 
 from metarl_bench.agent import Agent
+from metarl_bench.cli_args import int_list, positive_int
 from metarl_bench.evaluate import BOOTSTRAP_RESAMPLES, CONFIDENCE, EvalSettings, held_out_tasks
 from metarl_bench.family import TaskFamily
-from metarl_bench.leaderboard import LeaderboardError
+from metarl_bench.leaderboard import LeaderboardError, append_csv
 from metarl_bench.provenance import provenance
 from metarl_bench.registry import (
     UnknownNameError,
@@ -728,43 +726,24 @@ def report_rows(report: ProbeReport, settings: EvalSettings, extra: Mapping[str,
     return rows
 
 
-def append_rows(path: str | Path, rows: Iterable[Mapping[str, Any]]) -> int:
-    """Atomically append schema rows to ``path``: the leaderboard's lock, temp file, fsync and rename.
-
-    (``leaderboard.append_rows`` is bound to the leaderboard's columns; this is the same
-    mechanism for ``PROBE_COLUMNS``.)
-    """
-    rows = [dict(r) for r in rows]
-    for r in rows:
-        unknown, missing = set(r) - set(PROBE_COLUMNS), set(PROBE_COLUMNS) - set(r)
-        if unknown or missing:
-            raise LeaderboardError(f"row does not fit the schema: unknown {sorted(unknown)}, missing {sorted(missing)}")
-    if not rows:
-        return 0
+def read_probes(path: str | Path) -> pd.DataFrame:
+    """``probes.csv`` as a DataFrame (empty if absent); LeaderboardError if it does not fit the schema."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(path) + ".lock", timeout=120):
-        new = pd.DataFrame(rows, columns=PROBE_COLUMNS)
-        if path.exists():
-            try:
-                old = pd.read_csv(path)
-            except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
-                raise LeaderboardError(f"{path} is not a readable probes CSV: {exc}") from None
-            missing = [c for c in PROBE_COLUMNS if c not in old.columns]
-            if missing:
-                raise LeaderboardError(f"{path} lacks probe columns {missing}; refusing to overwrite it")
-            new = pd.concat([old, new], ignore_index=True)
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".csv", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w", newline="") as f:
-                new.to_csv(f, index=False, float_format="%.6g")
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-    return len(rows)
+    if not path.exists():
+        return pd.DataFrame(columns=PROBE_COLUMNS)
+    try:
+        df = pd.read_csv(path)
+    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
+        raise LeaderboardError(f"{path} is not a readable probes CSV: {exc}") from None
+    missing = [c for c in PROBE_COLUMNS if c not in df.columns]
+    if missing:
+        raise LeaderboardError(f"{path} lacks probe columns {missing}; refusing to overwrite it")
+    return df
+
+
+def append_rows(path: str | Path, rows: Iterable[Mapping[str, Any]]) -> int:
+    """Atomically append schema rows to ``path`` (the leaderboard's lock, temp file, fsync, rename)."""
+    return append_csv(path, rows, PROBE_COLUMNS, read_probes)
 
 
 def curves(report: ProbeReport) -> pd.DataFrame:
@@ -867,24 +846,6 @@ def format_footer(rows: list[dict[str, Any]]) -> str:
 
 
 # ============================================================================ CLI
-def _int_list(text: str) -> tuple[int, ...]:
-    try:
-        values = tuple(int(p) for p in text.split(",") if p.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a comma list of integers, got {text!r}") from None
-    if not values or any(v < 0 for v in values):
-        raise argparse.ArgumentTypeError(f"expected non-negative integers, got {text!r}")
-    return values
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {value}")
-    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -894,18 +855,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--agent", required=True, help="agent(s) with features(): name or comma list")
     p.add_argument("--env", required=True, help="distribution(s) with a belief model: name, suite or comma list")
-    p.add_argument("--seeds", type=_int_list, default=DEFAULT_PROBE_SEEDS, help="evaluation seeds, e.g. 0,1")
-    p.add_argument("--eval-tasks", type=_positive_int, default=DEFAULT_PROBE_TASKS, help="held-out tasks")
+    p.add_argument("--seeds", type=int_list, default=DEFAULT_PROBE_SEEDS, help="evaluation seeds, e.g. 0,1")
+    p.add_argument("--eval-tasks", type=positive_int, default=DEFAULT_PROBE_TASKS, help="held-out tasks")
     p.add_argument("--fit-frac", type=float, default=0.5, help="share of the tasks the probes are fitted on")
     p.add_argument("--split-seed", type=int, default=0, help="seed of the fit/test split and the bootstrap")
     p.add_argument("--train-env", help="the learning agent's checkpoint is the one trained on this distribution")
     p.add_argument("--checkpoint", help="probe this saved agent instead of the shipped checkpoint")
-    p.add_argument("--train-steps", type=_positive_int, help="meta-train the agent for this budget first")
+    p.add_argument("--train-steps", type=positive_int, help="meta-train the agent for this budget first")
     p.add_argument("--retrain", action="store_true", help="train the learning agent instead of loading its checkpoint")
     p.add_argument("--train-seed", type=int, default=0, help="seed of training (and of the untrained control)")
     p.add_argument("--no-control", action="store_true", help="skip the untrained-agent control")
     p.add_argument("--device", default="cpu", help="torch device for learning agents")
-    p.add_argument("--threads", type=_positive_int, default=1, help="torch CPU threads (default 1)")
+    p.add_argument("--threads", type=positive_int, default=1, help="torch CPU threads (default 1)")
     p.add_argument("--results", default="results", help="results folder (default: results)")
     p.add_argument("--no-save", action="store_true", help="print only; write no rows or plots")
     return p

@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 from metarl_bench import leaderboard, sweep
+from metarl_bench.cli_args import int_list, non_negative_int, positive_int
 from metarl_bench.evaluate import DEFAULT_EVAL_TASKS, DEFAULT_SEEDS, EvalSettings
 from metarl_bench.provenance import command_line
 from metarl_bench.registry import (
@@ -28,36 +29,6 @@ from metarl_bench.registry import (
 )
 
 
-def _int_list(text: str) -> tuple[int, ...]:
-    try:
-        values = tuple(int(p) for p in text.split(",") if p.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a comma list of integers, got {text!r}") from None
-    if not values or any(v < 0 for v in values):
-        raise argparse.ArgumentTypeError(f"expected non-negative integers, got {text!r}")
-    return values
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {value}")
-    return value
-
-
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
-    return value
-
-
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m metarl_bench.run", description="Evaluate meta-RL agents against Bayes-optimal play."
@@ -65,11 +36,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--agent", default="thompson", help="agent name, comma list, or 'all' (see --list)")
     p.add_argument("--env", default="bandits", help="distribution, suite, or comma list (see --list)")
     p.add_argument("--train-env", help="meta-train learning agents on this distribution instead of --env")
-    p.add_argument("--seeds", type=_int_list, default=DEFAULT_SEEDS, help="evaluation seeds, e.g. 0,1,2")
+    p.add_argument("--seeds", type=int_list, default=DEFAULT_SEEDS, help="evaluation seeds, e.g. 0,1,2")
     p.add_argument(
-        "--eval-tasks", type=_positive_int, default=DEFAULT_EVAL_TASKS, help="held-out tasks per distribution"
+        "--eval-tasks", type=positive_int, default=DEFAULT_EVAL_TASKS, help="held-out tasks per distribution"
     )
-    p.add_argument("--train-steps", type=_positive_int, help="meta-training budget in env steps (learning agents)")
+    p.add_argument("--train-steps", type=positive_int, help="meta-training budget in env steps (learning agents)")
     p.add_argument("--train-seed", type=int, default=0, help="seed of the training task stream")
     p.add_argument(
         "--retrain", action="store_true", help="train learning agents instead of loading shipped checkpoints"
@@ -79,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--device", default="cpu", help="torch device for learning agents (cpu, cuda)")
     p.add_argument(
-        "--threads", type=_positive_int, default=1, help="torch CPU threads (default 1: fastest for small models)"
+        "--threads", type=positive_int, default=1, help="torch CPU threads (default 1: fastest for small models)"
     )
     p.add_argument("--results", default="results", help="results folder (default: results)")
     p.add_argument("--no-save", action="store_true", help="print only; write no leaderboard rows or curves")
@@ -92,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--max-retries",
-        type=_non_negative_int,
+        type=non_negative_int,
         default=sweep.DEFAULT_MAX_RETRIES,
         help=f"ray backend: resubmissions of a run whose worker died (default {sweep.DEFAULT_MAX_RETRIES})",
     )
