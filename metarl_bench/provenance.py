@@ -13,12 +13,13 @@ import metarl_bench
 
 
 def git_commit() -> str:
-    """The commit of the source tree, with ``-dirty`` if it has uncommitted changes."""
+    """The commit of the source tree, with ``-dirty`` if it has uncommitted changes (outside results/)."""
     root = Path(metarl_bench.__file__).resolve().parent.parent
     try:
         sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
         dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
+            # results/ holds outputs, not sources: appending a row must not mark the code dirty
+            ["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)results"],
             cwd=root,
             capture_output=True,
             text=True,
