@@ -27,10 +27,9 @@ import sys
 import tempfile
 import time
 
-import gymnasium as gym
 import numpy as np
+from env_throughput import batched, single_gym  # the same timing as the bandits (benchmarks/ is on sys.path)
 
-import metarl_bench
 from metarl_bench.provenance import cpu_device
 
 FAMILIES = ("gridnavi-5x5", "darkroom-9x9", "heart-trap-5x5")
@@ -65,43 +64,6 @@ out["seconds"] = time.perf_counter() - start
 out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 print(json.dumps(out))
 """
-
-
-def _timed(block, steps_per_call: int, seconds: float) -> float:
-    """Steps per second of repeated ``block()`` calls for about ``seconds``."""
-    block()  # warm-up
-    calls, start = 0, time.perf_counter()
-    while time.perf_counter() - start < seconds:
-        block()
-        calls += 1
-    return calls * steps_per_call / (time.perf_counter() - start)
-
-
-def batched(name: str, batch: int, seconds: float) -> float:
-    env = metarl_bench.make(name, num_trials=batch, seed=0)
-    T = env.trial_length
-    actions = np.random.default_rng(0).integers(0, env.num_actions, size=(T, batch))
-
-    def trial():
-        env.reset()
-        for t in range(T):
-            env.step(actions[t])
-
-    return _timed(trial, T * batch, seconds)
-
-
-def single_gym(name: str, seconds: float) -> float:
-    env = gym.make(f"metarl_bench/{name}")
-    env.reset(seed=0)
-    T = env.unwrapped.family.trial_length
-    actions = np.random.default_rng(0).integers(0, env.action_space.n, size=T)
-
-    def trial():
-        env.reset()
-        for t in range(T):
-            env.step(actions[t])
-
-    return _timed(trial, T, seconds)
 
 
 def planner_row(name: str) -> dict:
