@@ -1,7 +1,14 @@
-"""Curves of evaluations: one CSV per (distribution, agent), one PNG per distribution."""
+"""Curves of evaluations: one CSV per (distribution, agent), PNGs per distribution.
+
+``<env>.png`` plots reward per step; for distributions whose trials hold several inner
+episodes, ``<env>__episodes.png`` plots return per inner episode (the adaptation from
+one episode to the next).  Redraw them from the stored CSVs with
+``python -m metarl_bench.plots [--results results] [--env gridworlds]``.
+"""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -58,4 +65,62 @@ def plot_env(env: str, folder: str | Path) -> Path | None:
     out = folder / f"{env}.png"
     fig.savefig(out, dpi=90)
     plt.close(fig)
+    plot_episodes(env, folder)
     return out
+
+
+def plot_episodes(env: str, folder: str | Path) -> Path | None:
+    """``<env>__episodes.png``: mean return per inner episode of every agent, with the references."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    folder = Path(folder)
+    files = sorted(folder.glob(f"{env}__*__episodes.csv"))
+    if not files:
+        return None
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for i, path in enumerate(files):
+        df = pd.read_csv(path)
+        ax.plot(df["episode"], df["agent_return"], "o-", lw=1.2, label=path.stem.split("__")[1])
+        if i == 0:
+            if "bayes_return" in df:
+                ax.plot(df["episode"], df["bayes_return"], "k--", lw=1.5, label="Bayes-optimal")
+            if "random_return" in df:
+                ax.plot(df["episode"], df["random_return"], color="grey", lw=1, label="random")
+    ax.set_xlabel("inner episode of the trial")
+    ax.set_ylabel("mean return per episode")
+    ax.set_xticks(pd.read_csv(files[0])["episode"])
+    ax.set_title(f"{env}: adaptation across episodes")
+    ax.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    out = folder / f"{env}__episodes.png"
+    fig.savefig(out, dpi=90)
+    plt.close(fig)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    from metarl_bench.registry import UnknownNameError, list_families, resolve_envs
+
+    parser = argparse.ArgumentParser(prog="python -m metarl_bench.plots", description="Redraw the curve PNGs.")
+    parser.add_argument("--results", default="results", help="results folder (curves are in <results>/curves)")
+    parser.add_argument("--env", default=None, help="distribution, suite or comma list (default: all)")
+    args = parser.parse_args(argv)
+    try:
+        envs = resolve_envs(args.env) if args.env else list_families()
+    except UnknownNameError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    for env in envs:
+        path = plot_env(env, Path(args.results) / "curves")  # also draws <env>__episodes.png
+        if path is not None:
+            print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,33 @@
+"""Curve plots: per-step PNG always, per-episode PNG where trials hold several episodes."""
+
+import pandas as pd
+
+from metarl_bench import plots
+
+
+def _write_curves(folder, env: str, agent: str, episodes: int) -> None:
+    steps = 6 * episodes
+    pd.DataFrame({"step": range(1, steps + 1), "agent_reward": 0.5, "bayes_reward": 0.6, "oracle_reward": 0.9,
+                  "random_reward": 0.1}).to_csv(folder / f"{env}__{agent}.csv", index=False)  # fmt: skip
+    if episodes > 1:
+        pd.DataFrame({"episode": range(1, episodes + 1), "agent_return": [1.0, 2.0, 3.0][:episodes],
+                      "bayes_return": 3.0}).to_csv(folder / f"{env}__{agent}__episodes.csv", index=False)  # fmt: skip
+
+
+def test_episode_plot_only_for_multi_episode_trials(tmp_path):
+    _write_curves(tmp_path, "gridnavi-5x5", "rl2", episodes=3)
+    _write_curves(tmp_path, "bernoulli-k2-h100", "rl2", episodes=1)
+    assert plots.plot_env("gridnavi-5x5", tmp_path) == tmp_path / "gridnavi-5x5.png"
+    assert (tmp_path / "gridnavi-5x5__episodes.png").stat().st_size > 1000
+    plots.plot_env("bernoulli-k2-h100", tmp_path)
+    assert (tmp_path / "bernoulli-k2-h100.png").exists()
+    assert not (tmp_path / "bernoulli-k2-h100__episodes.png").exists()
+
+
+def test_cli_redraws_and_rejects_unknown_names(tmp_path, capsys):
+    (tmp_path / "curves").mkdir()
+    _write_curves(tmp_path / "curves", "gridnavi-5x5", "bayes", episodes=2)
+    assert plots.main(["--results", str(tmp_path), "--env", "gridnavi-5x5"]) == 0
+    assert (tmp_path / "curves" / "gridnavi-5x5__episodes.png").exists()
+    assert plots.main(["--results", str(tmp_path), "--env", "no-such-env"]) == 2
+    assert "no-such-env" in capsys.readouterr().err
