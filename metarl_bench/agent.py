@@ -31,8 +31,8 @@ class Agent(ABC):
             the evaluator passes ``tasks`` to ``reset`` for these and for no one else.
         learns: True when ``fit`` meta-trains (the CLI then reports training cost).
         transfers_across_spaces: True when an agent meta-trained on one family can play a
-            family with another number of actions or another observation shape (VSML's
-            shared per-weight LSTMs can; an RL² LSTM policy cannot).
+            family with another number of actions (VSML's shared per-weight LSTMs can; an
+            RL² LSTM policy cannot).  Observation shapes must match for every agent.
     """
 
     name: str = "agent"

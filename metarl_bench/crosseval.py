@@ -6,7 +6,7 @@ with its provenance.  A cell is
 
 - the score and its CI from the newest row of (agent, train_env, env),
 - ``not-applicable`` (``n/a`` on the heat map) where the agent cannot play the test
-  distribution at all: it was trained on another action count or observation shape and
+  distribution at all: another observation shape, or another action count where
   ``Agent.transfers_across_spaces`` is False (an RL² LSTM policy has a fixed output layer),
 - ``missing`` where it could but no row exists yet.
 
@@ -36,10 +36,10 @@ CELL_COLUMNS = ["agent", "train_env", "env", "status", "score", "score_ci_low", 
 
 def compatible(agent: str, train_env: str, env: str) -> bool:
     """Whether ``agent`` meta-trained on ``train_env`` can act in ``env`` at all."""
-    if getattr(get_agent_factory(agent), "transfers_across_spaces", False):
-        return True
     train, test = make_family(train_env), make_family(env)
-    return (train.num_actions, tuple(train.obs_shape)) == (test.num_actions, tuple(test.obs_shape))
+    if tuple(train.obs_shape) != tuple(test.obs_shape):
+        return False  # no agent here reads observations of another size
+    return train.num_actions == test.num_actions or getattr(get_agent_factory(agent), "transfers_across_spaces", False)
 
 
 def table(rows: pd.DataFrame, agents: list[str], train_envs: list[str], envs: list[str]) -> pd.DataFrame:

@@ -57,6 +57,8 @@ class EvalSettings:
             raise ValueError("seeds must name at least one evaluation seed")
         if any(not isinstance(s, (int, np.integer)) or s < 0 for s in self.seeds):
             raise ValueError(f"seeds must be non-negative integers, got {self.seeds!r}")
+        if len(set(self.seeds)) != len(self.seeds):
+            raise ValueError(f"seeds must be distinct (a repeated seed replays the same noise), got {self.seeds!r}")
 
 
 @dataclass

@@ -87,7 +87,7 @@ import numpy as np
 import pandas as pd
 
 from metarl_bench.agent import Agent
-from metarl_bench.cli_args import int_list, positive_int
+from metarl_bench.cli_args import int_list, non_negative_int, positive_int
 from metarl_bench.evaluate import BOOTSTRAP_RESAMPLES, CONFIDENCE, EvalSettings, held_out_tasks
 from metarl_bench.family import TaskFamily
 from metarl_bench.leaderboard import LeaderboardError, append_csv
@@ -858,12 +858,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", type=int_list, default=DEFAULT_PROBE_SEEDS, help="evaluation seeds, e.g. 0,1")
     p.add_argument("--eval-tasks", type=positive_int, default=DEFAULT_PROBE_TASKS, help="held-out tasks")
     p.add_argument("--fit-frac", type=float, default=0.5, help="share of the tasks the probes are fitted on")
-    p.add_argument("--split-seed", type=int, default=0, help="seed of the fit/test split and the bootstrap")
+    p.add_argument("--split-seed", type=non_negative_int, default=0, help="seed of the fit/test split, bootstrap")
     p.add_argument("--train-env", help="the learning agent's checkpoint is the one trained on this distribution")
     p.add_argument("--checkpoint", help="probe this saved agent instead of the shipped checkpoint")
     p.add_argument("--train-steps", type=positive_int, help="meta-train the agent for this budget first")
     p.add_argument("--retrain", action="store_true", help="train the learning agent instead of loading its checkpoint")
-    p.add_argument("--train-seed", type=int, default=0, help="seed of training (and of the untrained control)")
+    p.add_argument("--train-seed", type=non_negative_int, default=0, help="seed of training and the untrained control")
     p.add_argument("--no-control", action="store_true", help="skip the untrained-agent control")
     p.add_argument("--device", default="cpu", help="torch device for learning agents")
     p.add_argument("--threads", type=positive_int, default=1, help="torch CPU threads (default 1)")
@@ -925,7 +925,7 @@ def main(argv: list[str] | None = None) -> int:
         agents = resolve_agents(args.agent)
         envs = resolve_envs(args.env)
         if args.train_env:
-            resolve_envs(args.train_env)
+            get_spec(args.train_env)  # exactly one distribution (a suite or a list would fail every run)
         settings = EvalSettings(n_tasks=args.eval_tasks, seeds=args.seeds)
         split_tasks(args.eval_tasks, args.fit_frac, np.random.default_rng(0))  # fails now, not after a rollout
         for a in agents:

@@ -21,6 +21,7 @@ from metarl_bench.evaluate import DEFAULT_EVAL_TASKS, DEFAULT_SEEDS, EvalSetting
 from metarl_bench.provenance import command_line
 from metarl_bench.registry import (
     UnknownNameError,
+    get_spec,
     list_agents,
     list_families,
     list_suites,
@@ -41,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--eval-tasks", type=positive_int, default=DEFAULT_EVAL_TASKS, help="held-out tasks per distribution"
     )
     p.add_argument("--train-steps", type=positive_int, help="meta-training budget in env steps (learning agents)")
-    p.add_argument("--train-seed", type=int, default=0, help="seed of the training task stream")
+    p.add_argument("--train-seed", type=non_negative_int, default=0, help="seed of the training task stream")
     p.add_argument(
         "--retrain", action="store_true", help="train learning agents instead of loading shipped checkpoints"
     )
@@ -88,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         agents = resolve_agents(args.agent)
         envs = resolve_envs(args.env)
         if args.train_env:
-            resolve_envs(args.train_env)
+            get_spec(args.train_env)  # exactly one distribution (a suite or a list would fail every run)
         settings = EvalSettings(n_tasks=args.eval_tasks, seeds=args.seeds)
         sweep.check_backend(args.backend, args.address)
     except (UnknownNameError, ValueError) as exc:
