@@ -103,6 +103,7 @@ from metarl_bench.registry import (
     resolve_envs,
 )
 from metarl_bench.seeding import eval_agent_rng, eval_noise_rng, stream
+from metarl_bench.sweep import train_or_load
 from metarl_bench.trial import TrialEnv
 
 PROBE_FILE = "probes.csv"
@@ -881,15 +882,8 @@ def prepare_agent(name: str, env: str, args: argparse.Namespace) -> tuple[Agent,
         return agent, {"train_env": getattr(agent, "trained_on", "") or "", "checkpoint": str(args.checkpoint)}
     if not agent.learns:
         return agent, {"train_env": "", "checkpoint": ""}
-    retrain = args.retrain or args.train_steps is not None
-    train_env = args.train_env or agent.default_train_env(env, retrain=retrain)
-    stats = agent.prepare(
-        train_family=get_spec(train_env).make(),
-        train_env=train_env,
-        budget=args.train_steps,
-        seed=args.train_seed,
-        retrain=args.retrain,
-        device=args.device,
+    train_env, stats = train_or_load(
+        agent, env, args.train_env, args.train_steps, args.train_seed, args.retrain, args.device
     )
     return agent, {"train_env": train_env, "checkpoint": stats.get("checkpoint", "")}
 

@@ -143,6 +143,29 @@ def plan_runs(
 
 
 # ============================================================================ doing one run
+def train_or_load(
+    agent: Any,
+    env: str,
+    train_env: str | None,
+    train_steps: int | None,
+    train_seed: int,
+    retrain: bool,
+    device: str,
+) -> tuple[str, dict[str, Any]]:
+    """Let a learning agent load its checkpoint or meta-train, on ``train_env`` if given, else
+    on the agent's default for ``env``; returns (the training distribution used, its stats)."""
+    train_env = train_env or agent.default_train_env(env, retrain=retrain or train_steps is not None)
+    stats = agent.prepare(
+        train_family=get_spec(train_env).make(),
+        train_env=train_env,
+        budget=train_steps,
+        seed=train_seed,
+        retrain=retrain,
+        device=device,
+    )
+    return train_env, stats
+
+
 def evaluate_run(spec: RunSpec) -> tuple[dict[str, Any], Evaluation]:
     """Build, (meta-train or load), and evaluate one agent on one distribution: its row."""
     o = spec.options
@@ -152,18 +175,11 @@ def evaluate_run(spec: RunSpec) -> tuple[dict[str, Any], Evaluation]:
         import torch
 
         torch.set_num_threads(o.threads)
-    train_env = o.train_env or agent.default_train_env(spec.env, retrain=o.retrain or o.train_steps is not None)
+    train_env = o.train_env or spec.env
     train = {"train_steps": 0, "train_wall_s": 0.0, "checkpoint": ""}
     if agent.learns:
         start = time.perf_counter()
-        stats = agent.prepare(
-            train_family=get_spec(train_env).make(),
-            train_env=train_env,
-            budget=o.train_steps,
-            seed=o.train_seed,
-            retrain=o.retrain,
-            device=o.device,
-        )
+        train_env, stats = train_or_load(agent, spec.env, o.train_env, o.train_steps, o.train_seed, o.retrain, o.device)
         train = {
             "train_steps": stats.get("train_steps", 0),
             "train_wall_s": stats.get("train_wall_s", time.perf_counter() - start),
