@@ -46,19 +46,28 @@ class LeaderboardError(ValueError):
 
 def read(path: str | Path) -> pd.DataFrame:
     """The leaderboard as a DataFrame with the schema's columns (empty if the file is absent)."""
+    return read_csv(path, COLUMNS, "leaderboard", ADDED_COLUMNS)
+
+
+def read_csv(path: str | Path, columns: list[str], what: str, added: Mapping[str, Any] | None = None) -> pd.DataFrame:
+    """A results CSV with schema ``columns`` (empty if absent); LeaderboardError if it does not fit.
+
+    ``added``: columns introduced after a file may have been written, with the value they
+    take in such a file (it still reads, and gains the column on its next append).
+    """
     path = Path(path)
     if not path.exists():
-        return pd.DataFrame(columns=COLUMNS)
+        return pd.DataFrame(columns=columns)
     try:
         df = pd.read_csv(path, keep_default_na=True)
     except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
-        raise LeaderboardError(f"{path} is not a readable leaderboard CSV: {exc}") from None
-    for column, value in ADDED_COLUMNS.items():
+        raise LeaderboardError(f"{path} is not a readable {what} CSV: {exc}") from None
+    for column, value in (added or {}).items():
         if column not in df.columns:
             df[column] = value
-    missing = [c for c in COLUMNS if c not in df.columns]
+    missing = [c for c in columns if c not in df.columns]
     if missing:
-        raise LeaderboardError(f"{path} lacks leaderboard columns {missing}; refusing to overwrite it")
+        raise LeaderboardError(f"{path} lacks {what} columns {missing}; refusing to overwrite it")
     return df
 
 

@@ -90,7 +90,7 @@ from metarl_bench.agent import Agent
 from metarl_bench.cli_args import int_list, non_negative_int, positive_int
 from metarl_bench.evaluate import BOOTSTRAP_RESAMPLES, CONFIDENCE, EvalSettings, held_out_tasks
 from metarl_bench.family import TaskFamily
-from metarl_bench.leaderboard import LeaderboardError, append_csv
+from metarl_bench.leaderboard import append_csv, read_csv
 from metarl_bench.provenance import provenance
 from metarl_bench.registry import (
     UnknownNameError,
@@ -729,17 +729,7 @@ def report_rows(report: ProbeReport, settings: EvalSettings, extra: Mapping[str,
 
 def read_probes(path: str | Path) -> pd.DataFrame:
     """``probes.csv`` as a DataFrame (empty if absent); LeaderboardError if it does not fit the schema."""
-    path = Path(path)
-    if not path.exists():
-        return pd.DataFrame(columns=PROBE_COLUMNS)
-    try:
-        df = pd.read_csv(path)
-    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
-        raise LeaderboardError(f"{path} is not a readable probes CSV: {exc}") from None
-    missing = [c for c in PROBE_COLUMNS if c not in df.columns]
-    if missing:
-        raise LeaderboardError(f"{path} lacks probe columns {missing}; refusing to overwrite it")
-    return df
+    return read_csv(path, PROBE_COLUMNS, "probe")
 
 
 def append_rows(path: str | Path, rows: Iterable[Mapping[str, Any]]) -> int:
