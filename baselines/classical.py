@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from metarl_bench.agent import Agent, Obs, last_transition
+from metarl_bench.agent import Agent, Obs, UnsupportedFamilyError, last_transition
 from metarl_bench.family import Arrays, TaskFamily
 from metarl_bench.registry import register_agent
 
@@ -41,7 +41,7 @@ def require_bandit(agent: str, family: TaskFamily) -> None:
     """Bandit algorithms treat actions as arms with fixed reward distributions (``arm_means``);
     on other families (gridworlds) their updates would be meaningless, so refuse them."""
     if not callable(getattr(family, "arm_means", None)):
-        raise ValueError(
+        raise UnsupportedFamilyError(
             f"agent {agent!r} plays bandit families (arms with fixed reward distributions, e.g. the "
             f"'bandits' suite), not {family.describe()}"
         )
@@ -56,7 +56,7 @@ class _BeliefAgent(Agent):
         try:
             family.prior(1)
         except NotImplementedError:
-            raise ValueError(
+            raise UnsupportedFamilyError(
                 f"agent {self.name!r} needs a family with a belief model; {family.describe()} has none"
             ) from None
 

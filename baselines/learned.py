@@ -2,5 +2,5 @@
 
 from metarl_bench.registry import register_agent
 
-register_agent("rl2", "baselines.rl2:RL2Agent")
-register_agent("vsml", "baselines.vsml:VSMLAgent")
+register_agent("rl2", "metarl_bench.baselines.rl2:RL2Agent")
+register_agent("vsml", "metarl_bench.baselines.vsml:VSMLAgent")

@@ -34,7 +34,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.vec_env import VecEnv
 from tqdm.auto import tqdm
 
-from metarl_bench.agent import Agent, Obs
+from metarl_bench.agent import Agent, Obs, UnsupportedFamilyError
 from metarl_bench.family import Arrays, TaskFamily
 from metarl_bench.seeding import train_rng
 from metarl_bench.trial import OBS_KEYS, TrialEnv
@@ -219,7 +219,7 @@ class RL2Agent(Agent):
         path = self.checkpoint_path(train_env)
         if not retrain and budget is None:
             if not path.exists():
-                raise ValueError(
+                raise UnsupportedFamilyError(
                     f"no shipped rl2 checkpoint for {train_env!r} (looked for {path}); "
                     "pass --retrain or --train-steps to train one"
                 )
@@ -310,7 +310,7 @@ class RL2Agent(Agent):
     def _check_spaces(self, num_actions: int, obs_shape: list[int], what: str) -> None:
         mine = spaces_of(self.family)
         if mine != {"num_actions": num_actions, "obs_shape": list(obs_shape)}:
-            raise ValueError(
+            raise UnsupportedFamilyError(
                 f"{what} has {num_actions} actions and observations of shape {tuple(obs_shape)}, but this agent "
                 f"plays {self.family.describe()} ({mine['num_actions']} actions, shape {tuple(mine['obs_shape'])}); "
                 "an LSTM policy cannot change its action space"

@@ -45,7 +45,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from metarl_bench.agent import Agent, Obs
+from metarl_bench.agent import Agent, Obs, UnsupportedFamilyError
 from metarl_bench.family import Arrays, TaskFamily
 from metarl_bench.registry import get_spec
 from metarl_bench.seeding import train_rng
@@ -403,12 +403,8 @@ def play_sharded(
 
 def _references(family: TaskFamily) -> tuple[float | None, float | None]:
     """(random, Bayes-optimal) expected returns of the training family, when known exactly."""
-    try:
-        from baselines.bayes import bayes_reference
-
-        bayes, _ = bayes_reference(family)
-    except Exception:  # no planner for this family: report returns only
-        bayes = None
+    reference = family.bayes_reference()
+    bayes = reference.expected_return() if reference is not None else None  # None for a lower bound
     tasks = family.sample_tasks(np.random.default_rng(0), 10_000)
     rand = family.random_return(tasks)
     return (None if rand is None else float(rand.mean())), bayes
@@ -553,7 +549,7 @@ class VSMLAgent(Agent):
         path = self.checkpoint_path(train_env)
         if not retrain and budget is None:
             if not path.exists():
-                raise ValueError(
+                raise UnsupportedFamilyError(
                     f"no shipped vsml checkpoint for {train_env!r} (looked for {path}); pass --retrain or "
                     f"--train-steps to train one, or --train-env {DEFAULT_TRAIN_ENV} to play the shipped one zero-shot"
                 )
@@ -643,7 +639,7 @@ class VSMLAgent(Agent):
         if expect_env is not None and record["trained_on"] != expect_env:
             raise ValueError(f"{path} was trained on {record['trained_on']!r}, not on {expect_env!r}")
         if record["obs_dim"] != _obs_dim(self.family):
-            raise ValueError(
+            raise UnsupportedFamilyError(
                 f"checkpoint {path} reads observations of {record['obs_dim']} entries, but "
                 f"{self.family.describe()} gives {_obs_dim(self.family)} (any number of arms is fine)"
             )

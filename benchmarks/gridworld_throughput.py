@@ -11,7 +11,7 @@ Part 2 solves each family's Bayes-optimal reference in a fresh subprocess with a
 plan cache (so nothing is loaded from disk) and reports the value, the number of belief
 states, the solve time and the child's peak resident memory (``ru_maxrss``, interpreter
 and numba included).  numba's compiled kernels are cached on disk by numba; the first run
-after a change of ``baselines/bayes_grid.py`` adds their compilation (a few seconds).
+after a change of ``envs/gridworld_bayes.py`` adds their compilation (a few seconds).
 
     python benchmarks/gridworld_throughput.py [--seconds 1.0] [--skip-planners]
 """
@@ -40,8 +40,8 @@ CHILD = r"""
 import json, resource, sys, time
 import numpy as np
 import metarl_bench
-from baselines import bayes_grid
-from envs.gridworlds import GoalGrid, HeartTrap
+from metarl_bench.envs import gridworld_bayes as bayes_grid
+from metarl_bench.envs.gridworlds import GoalGrid, HeartTrap
 name = sys.argv[1]
 fam = metarl_bench.make_family(name)
 start = time.perf_counter()

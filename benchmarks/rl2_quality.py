@@ -17,7 +17,7 @@ import torch
 from stable_baselines3.common.callbacks import BaseCallback
 
 import metarl_bench
-from baselines.rl2 import RL2Agent
+from metarl_bench.baselines.rl2 import RL2Agent
 from metarl_bench.evaluate import EvalSettings, evaluate
 from metarl_bench.provenance import cpu_device
 

@@ -27,7 +27,7 @@ from sb3_contrib import RecurrentPPO
 from stable_baselines3.common.vec_env import DummyVecEnv
 
 import metarl_bench
-from baselines.rl2 import RL2Agent
+from metarl_bench.baselines.rl2 import RL2Agent
 
 ENV = "bernoulli-k2-h100"
 

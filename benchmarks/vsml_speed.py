@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 import metarl_bench
-from baselines.vsml import VSMLAgent
+from metarl_bench.baselines.vsml import VSMLAgent
 from metarl_bench.provenance import cpu_device
 
 POPULATIONS = (16, 64, 256)

@@ -18,6 +18,7 @@ import numpy as np
 from metarl_bench import TaskFamily, register
 from metarl_bench.family import Arrays, check_positive_float, check_positive_int
 from metarl_bench.noise import counter_normal, counter_uniform, draw_keys
+from metarl_bench.reference import BayesReference
 
 
 class _BanditBase(TaskFamily):
@@ -51,6 +52,11 @@ class _BanditBase(TaskFamily):
 
     def random_return(self, tasks: Arrays) -> np.ndarray:
         return self.horizon * self.arm_means(tasks).mean(axis=1)
+
+    def bayes_reference(self) -> BayesReference | None:
+        from metarl_bench.envs import bandit_bayes  # the planners load on first use
+
+        return bandit_bayes.reference(self)
 
 
 class BernoulliBandit(_BanditBase):

@@ -46,6 +46,7 @@ import numpy as np
 
 from metarl_bench import TaskFamily, register
 from metarl_bench.family import Arrays, check_positive_int
+from metarl_bench.reference import BayesReference
 
 ACTION_NAMES = ("up", "down", "left", "right", "stay")
 MOVES = np.array([(0, 1), (0, -1), (-1, 0), (1, 0), (0, 0)], np.int64)  # (dx, dy) per action
@@ -88,6 +89,11 @@ class _GridBase(TaskFamily):
     """Grid geometry, the position state and position observations shared by the families."""
 
     num_actions = len(ACTION_NAMES)
+
+    def bayes_reference(self) -> BayesReference | None:
+        from metarl_bench.envs import gridworld_bayes  # the planners (and numba) load on first use
+
+        return gridworld_bayes.reference(self)
 
     def _init_grid(self, size: int, horizon: int, episodes: int, start: Any, obs: str) -> None:
         self.size = check_positive_int("size", size, minimum=2)

@@ -22,6 +22,11 @@ from metarl_bench.family import Arrays, TaskFamily
 Obs = dict[str, np.ndarray]
 
 
+class UnsupportedFamilyError(ValueError):
+    """An agent declared that it does not play this family (e.g. a bandit algorithm on a
+    gridworld).  A sweep reports such a pair as *skipped*; every other error fails the run."""
+
+
 class Agent(ABC):
     """Base class of every agent.
 

@@ -9,9 +9,10 @@ For one (agent, distribution) pair:
    Bayes-optimal reference policy, meets the same tasks and the same noise;
 3. the references are computed on those same tasks: random play and the oracle in
    closed form per task where the family provides it, the Bayes-optimal policy by
-   running the ``bayes`` agent (exact where tractable, else a named lower bound);
+   playing the reference the family declares (``TaskFamily.bayes_reference``: exact, or
+   a named lower bound); a family that declares none gets no score, with a note;
 4. metrics are paired per task, and their 95% confidence intervals come from a
-   bootstrap over tasks (each task's seeds travel with it), via ``scipy.stats.bootstrap``.
+   bootstrap over tasks (each task's seeds travel with it), ``metarl_bench.stats``.
 
 The evaluator never looks inside an agent: it calls ``reset`` and ``act`` only.
 """
@@ -25,12 +26,13 @@ from functools import lru_cache
 from typing import Any
 
 import numpy as np
-from scipy.stats import bootstrap
 
 from metarl_bench.agent import Agent
 from metarl_bench.family import TaskFamily
+from metarl_bench.reference import NO_REFERENCE
 from metarl_bench.registry import get_spec, make_agent
 from metarl_bench.seeding import eval_agent_rng, eval_noise_rng, eval_task_rng
+from metarl_bench.stats import bootstrap_ci, mean
 from metarl_bench.trial import TrialEnv
 
 DEFAULT_EVAL_TASKS = 1000
@@ -38,8 +40,6 @@ DEFAULT_SEEDS = (0, 1, 2)
 # Adaptation speed: first step (or inner episode) at which the agent's reward reaches
 # this fraction of the way from random play to the oracle's level.
 ADAPT_FRACTION = 0.8
-CONFIDENCE = 0.95
-BOOTSTRAP_RESAMPLES = 2000
 
 
 @dataclass(frozen=True)
@@ -77,16 +77,21 @@ class Rollout:
 
 @dataclass
 class References:
-    """Per-task reference returns on the held-out tasks, and the Bayes-optimal method."""
+    """Per-task reference returns on the held-out tasks, and the Bayes-optimal method.
+
+    ``bayes`` and ``bayes_rollout`` are None for a family that declares no Bayes reference
+    (``bayes_method`` is then ``"none"``).
+    """
 
     random: np.ndarray
     oracle: np.ndarray
-    bayes: np.ndarray
-    bayes_value: float  # exact expected return under the prior, or the measured bound
+    bayes: np.ndarray | None
+    bayes_value: float  # exact expected return under the prior, or the measured bound; NaN if none
     bayes_method: str
-    bayes_rollout: Rollout
+    bayes_rollout: Rollout | None
     random_curve: np.ndarray  # expected reward per step of random play
     oracle_curve: np.ndarray
+    bayes_upper: float | None = None  # a value no policy can beat, where the family knows one
 
 
 @dataclass
@@ -133,8 +138,10 @@ def references(name: str, settings: EvalSettings) -> References:
 def _references(name: str, settings: EvalSettings, params_key: str) -> References:
     family = get_spec(name).make()
     tasks = held_out_tasks(name, family, settings)
-    bayes_agent = make_agent("bayes", family)
-    bayes_roll = rollout(bayes_agent, name, family, tasks, settings)
+    reference = family.bayes_reference()
+    bayes_roll = None
+    if reference is not None:
+        bayes_roll = rollout(reference.policy(), name, family, tasks, settings)
     random_ret = family.random_return(tasks)
     random_curve = None
     if random_ret is None:
@@ -144,47 +151,38 @@ def _references(name: str, settings: EvalSettings, params_key: str) -> Reference
     if random_curve is None:
         random_curve = np.full(T, random_ret.mean() / T)
     oracle_ret = family.oracle_return(tasks)
-    method = getattr(bayes_agent, "method", "exact")
-    if method == "exact":
-        from baselines.bayes import bayes_reference  # the planner's exact value under the prior
-
-        value, method = bayes_reference(family)
+    if reference is None:
+        method, value, upper = NO_REFERENCE, float("nan"), None
     else:
-        value = float(bayes_roll.task_returns.mean())
+        method, upper = reference.method, reference.upper()
+        value = reference.expected_return() if reference.exact else float(bayes_roll.task_returns.mean())
     return References(
         random=random_ret,
         oracle=oracle_ret,
-        bayes=bayes_roll.task_returns,
+        bayes=None if bayes_roll is None else bayes_roll.task_returns,
         bayes_value=float(value),
         bayes_method=method,
         bayes_rollout=bayes_roll,
         random_curve=random_curve,
         oracle_curve=np.full(T, oracle_ret.mean() / T),
+        bayes_upper=upper,
     )
-
-
-def _ci(statistic, *samples: np.ndarray, seed: int = 0) -> tuple[float, float]:
-    """Paired percentile bootstrap CI over tasks (each task's seed average is one sample)."""
-    if np.ptp(np.stack(samples)) == 0:  # degenerate: every sample identical
-        v = float(statistic(*samples, axis=-1))
-        return v, v
-    res = bootstrap(
-        samples,
-        statistic,
-        paired=True,
-        vectorized=True,
-        n_resamples=BOOTSTRAP_RESAMPLES,
-        confidence_level=CONFIDENCE,
-        method="percentile",
-        rng=np.random.default_rng(seed),
-    )
-    return float(res.confidence_interval.low), float(res.confidence_interval.high)
 
 
 def _score(agent: np.ndarray, rand: np.ndarray, bayes: np.ndarray, axis: int = -1) -> np.ndarray:
-    """score = 100 (return - random) / (bayes - random), the one definition (DESIGN.md)."""
+    """score = 100 (return - random) / (bayes - random), the one definition (ARCHITECTURE.md)."""
     r, lo, hi = agent.mean(axis=axis), rand.mean(axis=axis), bayes.mean(axis=axis)
     return 100.0 * (r - lo) / (hi - lo)
+
+
+def score_note(family: TaskFamily, refs: References) -> str:
+    """Why the score is left empty ('' when it is defined)."""
+    if refs.bayes is None:
+        return f"no score: {family.describe()} declares no Bayes reference (TaskFamily.bayes_reference)"
+    gap = float(refs.bayes.mean() - refs.random.mean())
+    if abs(gap) <= 1e-9 * max(1.0, abs(float(refs.random.mean()))):
+        return "no score: random play and the Bayes reference have the same return, so the score is undefined"
+    return ""
 
 
 def adaptation_point(curve: np.ndarray, low: np.ndarray, high: np.ndarray, window: int) -> float:
@@ -227,10 +225,15 @@ def evaluate(agent: Agent, name: str, settings: EvalSettings = EvalSettings()) -
     roll = rollout(agent, name, family, tasks, settings)
     ret = roll.task_returns
     mean_ret = float(ret.mean())
-    ret_ci = _ci(lambda x, axis: x.mean(axis=axis), ret)
-    score = float(_score(ret, refs.random, refs.bayes))
-    score_ci = _ci(_score, ret, refs.random, refs.bayes)
-    regret_ci = _ci(lambda a, o, axis: (o - a).mean(axis=axis), ret, refs.oracle)
+    ret_ci = bootstrap_ci(mean, ret)
+    regret_ci = bootstrap_ci(lambda a, o, axis: (o - a).mean(axis=axis), ret, refs.oracle)
+    note = score_note(family, refs)
+    nan = float("nan")
+    score, score_ci = nan, (nan, nan)
+    if not note:
+        score = float(_score(ret, refs.random, refs.bayes))
+        score_ci = bootstrap_ci(_score, ret, refs.random, refs.bayes)
+    has_bayes = refs.bayes_rollout is not None
     metrics = {
         "return": mean_ret,
         "return_ci_low": ret_ci[0],
@@ -238,29 +241,29 @@ def evaluate(agent: Agent, name: str, settings: EvalSettings = EvalSettings()) -
         "score": score,
         "score_ci_low": score_ci[0],
         "score_ci_high": score_ci[1],
+        "score_note": note,
         "oracle_return": float(refs.oracle.mean()),
         "bayes_return": refs.bayes_value,
         "bayes_method": refs.bayes_method,
-        "bayes_measured_return": float(refs.bayes.mean()),
+        "bayes_measured_return": float(refs.bayes.mean()) if has_bayes else nan,
         "random_return": float(refs.random.mean()),
         "regret": float(refs.oracle.mean() - mean_ret),
         "regret_ci_low": regret_ci[0],
         "regret_ci_high": regret_ci[1],
         "bayes_gap": refs.bayes_value - mean_ret,
         "adapt_steps": _adapt(roll, refs, family),
-        "bayes_adapt_steps": _adapt(refs.bayes_rollout, refs, family),
+        "bayes_adapt_steps": _adapt(refs.bayes_rollout, refs, family) if has_bayes else nan,
         "n_tasks": settings.n_tasks,
         "seeds": ";".join(str(s) for s in settings.seeds),
         "eval_wall_s": roll.wall_s,
     }
     step_curve = {
         "agent": roll.rewards.mean(axis=(0, 1)),
-        "bayes": refs.bayes_rollout.rewards.mean(axis=(0, 1)),
         "random": refs.random_curve,
         "oracle": refs.oracle_curve,
     }
-    episode_curve = {
-        "agent": roll.episode_returns.mean(axis=(0, 1)),
-        "bayes": refs.bayes_rollout.episode_returns.mean(axis=(0, 1)),
-    }
+    episode_curve = {"agent": roll.episode_returns.mean(axis=(0, 1))}
+    if has_bayes:
+        step_curve["bayes"] = refs.bayes_rollout.rewards.mean(axis=(0, 1))
+        episode_curve["bayes"] = refs.bayes_rollout.episode_returns.mean(axis=(0, 1))
     return Evaluation(name, agent.name, metrics, step_curve, episode_curve)

@@ -3,15 +3,20 @@
 A family is a handful of array functions in the style of gymnax: ``sample_tasks`` draws
 the hidden task parameters, ``init_state``/``start_episode`` build the step state and
 ``step`` advances a whole batch of trials with numpy.  The belief model (prior and
-posterior update) lives beside the dynamics so that planners and probes can use it.
+posterior update) lives beside the dynamics so that planners and probes can use it, and
+the family declares its Bayes-optimal reference (``bayes_reference``) so that it is
+scored like any other.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from metarl_bench.reference import BayesReference
 
 Arrays = dict[str, np.ndarray]
 
@@ -75,6 +80,15 @@ class TaskFamily(ABC):
 
     def random_return(self, tasks: Arrays) -> np.ndarray | None:
         """Expected trial return of uniform random play, if known in closed form."""
+        return None
+
+    def bayes_reference(self) -> BayesReference | None:
+        """How this family's Bayes-optimal policy is played and its value obtained
+        (:class:`~metarl_bench.reference.BayesReference`), or None when it has none.
+
+        The evaluator scores every agent against it and the ``bayes`` agent plays it.
+        Without one, agents still get return and regret, and the score is left empty.
+        """
         return None
 
     # Belief model.  Families without a tractable posterior may leave these unimplemented.

@@ -32,11 +32,11 @@ COLUMNS = [
     "adapt_steps", "bayes_adapt_steps",
     "train_env", "train_steps", "train_wall_s", "checkpoint", "eval_wall_s",
     "env_spec", "agent_config", "device", "threads", "version", "commit", "command", "timestamp", "run_id",
-    "run_config",
+    "run_config", "score_note",
 ]  # fmt: skip
 # Columns added after the first release, with the value older files are read with: such a file
 # still reads (and gains the column on its next append) instead of being refused.
-ADDED_COLUMNS = {"run_config": ""}
+ADDED_COLUMNS = {"run_config": "", "score_note": ""}
 LEADERBOARD_FILE = "leaderboard.csv"
 
 
@@ -68,7 +68,7 @@ def read_csv(path: str | Path, columns: list[str], what: str, added: Mapping[str
     missing = [c for c in columns if c not in df.columns]
     if missing:
         raise LeaderboardError(f"{path} lacks {what} columns {missing}; refusing to overwrite it")
-    return df
+    return df[columns + [c for c in df.columns if c not in columns]]  # schema order (added columns too)
 
 
 def append_rows(path: str | Path, rows: Iterable[Mapping[str, Any]]) -> int:

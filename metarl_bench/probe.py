@@ -88,7 +88,7 @@ import pandas as pd
 
 from metarl_bench.agent import Agent
 from metarl_bench.cli_args import int_list, non_negative_int, positive_int
-from metarl_bench.evaluate import BOOTSTRAP_RESAMPLES, CONFIDENCE, EvalSettings, held_out_tasks
+from metarl_bench.evaluate import EvalSettings, held_out_tasks
 from metarl_bench.family import TaskFamily
 from metarl_bench.leaderboard import append_csv, read_csv
 from metarl_bench.provenance import provenance
@@ -103,6 +103,7 @@ from metarl_bench.registry import (
     resolve_envs,
 )
 from metarl_bench.seeding import eval_agent_rng, eval_noise_rng, stream
+from metarl_bench.stats import BOOTSTRAP_RESAMPLES, CONFIDENCE
 from metarl_bench.sweep import train_or_load
 from metarl_bench.trial import TrialEnv
 

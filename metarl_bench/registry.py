@@ -24,11 +24,7 @@ from metarl_bench.family import TaskFamily
 GYM_NAMESPACE = "metarl_bench"
 FAMILY_GROUP = "metarl_bench.families"
 AGENT_GROUP = "metarl_bench.agents"
-# Used when the package runs from a source tree without installed entry points.
-BUILTIN_MODULES = {
-    FAMILY_GROUP: ("envs.bandits", "envs.gridworlds"),
-    AGENT_GROUP: ("baselines.classical", "baselines.bayes", "baselines.gittins", "baselines.learned"),
-}
+DISTRIBUTION = "metarl-bench"  # our own entry points: the built-ins, loaded first and strictly
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
@@ -85,19 +81,32 @@ _REG = _Registry()
 
 
 def _load_group(group: str) -> None:
-    """Import every module named in an entry-point group, once."""
+    """Import every module named in an entry-point group, once: the built-ins first.
+
+    The built-in families and agents are found through the same entry points as a user's
+    plugins (the core names no concrete module).  They load before any plugin, and a
+    failure among them is an error; a broken plugin only warns.
+    """
     if group in _REG.loaded:
         return
     _REG.loaded.add(group)
-    found = {ep.value.split(":")[0]: ep for ep in entry_points(group=group)}
-    for module in BUILTIN_MODULES[group]:
-        if module not in found:
-            importlib.import_module(module)
-    for module, ep in found.items():
+    eps = list(entry_points(group=group))
+    builtin = [ep for ep in eps if ep.dist is not None and ep.dist.name == DISTRIBUTION]
+    if not builtin:
+        _REG.loaded.discard(group)
+        raise RuntimeError(
+            f"no built-in {group} entry points: metarl-bench is not installed (run `pip install -e .` "
+            "in its repository, or `pip install metarl-bench`)"
+        )
+    for ep in builtin:
+        ep.load()
+    for ep in eps:
+        if ep in builtin:
+            continue
         try:
             ep.load()
         except Exception as exc:  # a broken plugin must not break the framework
-            warnings.warn(f"metarl_bench: could not load plugin {module!r} ({group}): {exc!r}", stacklevel=2)
+            warnings.warn(f"metarl_bench: could not load plugin {ep.value!r} ({group}): {exc!r}", stacklevel=2)
 
 
 def load_families() -> None:
@@ -127,6 +136,7 @@ def register(
     if family is None:
         return lambda fam: (register(name, fam, suites=suites, replace=replace, **defaults), fam)[1]
     _check_name("family", name)
+    load_families()  # a built-in name is taken whatever the order of registration
     suites = tuple(suites)
     for suite in suites:
         _check_name("suite", suite)
@@ -238,6 +248,7 @@ def register_agent(name: str, factory: Callable[..., Any] | str | None = None, *
     if factory is None:
         return lambda f: (register_agent(name, f, replace=replace), f)[1]
     _check_name("agent", name)
+    _load_group(AGENT_GROUP)  # a built-in name is taken whatever the order of registration
     if isinstance(factory, str):
         if factory.count(":") != 1:
             raise ValueError(f"a lazy agent factory must read 'module:attribute', got {factory!r}")

@@ -13,8 +13,8 @@ worker on another machine needs no access to the results folder, and a result (w
 hands over once, however many times its task was retried) becomes exactly one row.
 
 Faults: a Python exception in a run is deterministic (same seeds, same error), so it is
-reported, not retried; ``ValueError`` marks an agent that does not support a distribution
-and is reported as skipped, as it always was.  A Ray worker that dies (killed, crashed,
+reported, not retried; ``UnsupportedFamilyError`` marks an agent that declares it does not
+play a distribution and is reported as skipped; any other error fails the run.  A Ray worker that dies (killed, crashed,
 out of memory) has its run resubmitted up to ``max_retries`` times, then reported as
 failed.  Either way the sweep goes on with the other runs.
 
@@ -43,6 +43,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from metarl_bench import leaderboard, plots
+from metarl_bench.agent import UnsupportedFamilyError
 from metarl_bench.evaluate import EvalSettings, Evaluation, evaluate
 from metarl_bench.provenance import provenance
 from metarl_bench.registry import (
@@ -243,7 +244,7 @@ def execute_run(spec: RunSpec, registrations: Registrations | None = None) -> Ru
         if registrations is not None:
             registrations.install()
         row, evaluation = evaluate_run(spec)
-    except ValueError as exc:  # e.g. an agent that does not support this family
+    except UnsupportedFamilyError as exc:  # declared: this agent does not play this family
         return RunResult(spec, SKIPPED, error=str(exc))
     except Exception as exc:  # the sweep goes on; the summary names this run and its error
         return RunResult(spec, FAILED, error=f"{type(exc).__name__}: {exc}", detail=traceback.format_exc())

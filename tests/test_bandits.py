@@ -4,7 +4,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import metarl_bench
-from envs.bandits import BernoulliBandit, DependentBernoulliBandit, GaussianBandit
+from metarl_bench.envs.bandits import BernoulliBandit, DependentBernoulliBandit, GaussianBandit
 
 BANDITS = metarl_bench.list_families("bandits")
 

@@ -13,20 +13,19 @@ import numpy as np
 import pytest
 
 import metarl_bench
-from baselines import bayes
-from baselines.bayes import (
-    BayesOptimalAgent,
-    bayes_reference,
-    count_states,
-    solve_dependent,
-    solve_general,
-    solve_k2,
-    tractable,
-)
-from envs.bandits import BernoulliBandit, DependentBernoulliBandit, GaussianBandit
+from metarl_bench.baselines.bayes import BayesOptimalAgent
+from metarl_bench.envs import bandit_bayes as bayes
+from metarl_bench.envs.bandit_bayes import count_states, solve_dependent, solve_general, solve_k2, tractable
+from metarl_bench.envs.bandits import BernoulliBandit, DependentBernoulliBandit, GaussianBandit
 from metarl_bench.family import TaskFamily
 
 PRIORS = [(1.0, 1.0), (2.0, 3.0), (0.5, 0.7)]
+
+
+def bayes_reference(family: TaskFamily) -> tuple[float | None, str]:
+    """The family's declared reference as (exact value or None, method); (None, "none") if it has none."""
+    ref = family.bayes_reference()
+    return (None, "none") if ref is None else (ref.expected_return(), ref.method)
 
 
 # ----------------------------------------------------------------------------- brute force

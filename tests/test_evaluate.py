@@ -5,8 +5,8 @@ import pandas as pd
 import pytest
 
 import metarl_bench
-from envs.bandits import BernoulliBandit
 from metarl_bench.agent import Agent
+from metarl_bench.envs.bandits import BernoulliBandit
 from metarl_bench.evaluate import EvalSettings, adaptation_point, evaluate, held_out_tasks
 from metarl_bench.run import main as run_main
 

@@ -8,14 +8,14 @@ import numpy as np
 import pytest
 
 import metarl_bench
-from baselines.gittins import (
+from metarl_bench.envs.bandits import DependentBernoulliBandit, GaussianBandit
+from metarl_bench.envs.gittins import (
     GittinsAgent,
     gittins_index,
     gittins_index_restart,
     gittins_table,
     truncation_depth,
 )
-from envs.bandits import DependentBernoulliBandit, GaussianBandit
 
 # ----------------------------------------------------------------------------- index values
 

@@ -1,4 +1,4 @@
-"""Gridworld families (envs.gridworlds) and their Bayes-optimal planners (baselines.bayes_grid).
+"""Gridworld families (envs/gridworlds.py) and their Bayes-optimal planners (envs/gridworld_bayes.py).
 
 The planners are checked against brute-force expectimax written from the rules alone:
 every action (stays and wall bumps included) at every belief state, the posterior over
@@ -14,9 +14,16 @@ import numpy as np
 import pytest
 
 import metarl_bench
-from baselines import bayes_grid
-from baselines.bayes import BayesOptimalAgent, bayes_reference
-from envs.gridworlds import GoalGrid, HeartTrap
+from metarl_bench.baselines.bayes import BayesOptimalAgent
+from metarl_bench.envs import gridworld_bayes as bayes_grid
+from metarl_bench.envs.gridworlds import GoalGrid, HeartTrap
+
+
+def bayes_reference(family) -> tuple[float | None, str]:
+    """The family's declared reference as (exact value or None, method)."""
+    ref = family.bayes_reference()
+    return ref.expected_return(), ref.method
+
 
 MOVES = {0: (0, 1), 1: (0, -1), 2: (-1, 0), 3: (1, 0), 4: (0, 0)}  # up, down, left, right, stay
 
@@ -399,8 +406,8 @@ def play(env: metarl_bench.TrialEnv, agent_name: str, tasks: dict, seed: int = 0
 @pytest.mark.parametrize("cfg", TINY_GOALS[:4] + [(5, 15, 1, (0, 0), 2, -0.1), (4, 6, 3, (0, 0), 2, -0.1)], ids=str)
 def test_bayes_agent_earns_the_planned_value_on_every_goal(cfg):
     fam = tiny_family(cfg)
-    agent = BayesOptimalAgent(fam)  # the bandit agent's class hands gridworlds to bayes_grid
-    assert isinstance(agent, bayes_grid.GridBayesAgent) and agent.method == "exact"
+    agent = BayesOptimalAgent(fam)  # plays the policy the family declares
+    assert isinstance(agent.policy, bayes_grid.GridBayesPolicy) and agent.method == "exact"
     returns = play(metarl_bench.TrialEnv(fam, num_trials=len(fam.candidates)), "bayes", {"goal": fam.candidates})
     assert returns.mean() == pytest.approx(bayes_reference(fam)[0], abs=1e-9)  # the prior is uniform
 

@@ -51,8 +51,11 @@ while True:
 
 def test_a_writer_killed_mid_append_leaves_a_valid_csv(tmp_path):
     path = tmp_path / "leaderboard.csv"
-    for delay in (0.8, 1.3, 1.7):
+    for delay in (0.05, 0.3, 0.6):
         proc = subprocess.Popen([sys.executable, "-c", KILLED_WRITER, str(path)])
+        deadline = time.monotonic() + 60
+        while not path.exists() and time.monotonic() < deadline:  # the writer has started appending
+            time.sleep(0.01)
         time.sleep(delay)
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()

@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 
 import metarl_bench
-from envs.bandits import BernoulliBandit
 from metarl_bench import probe as P
 from metarl_bench.agent import Agent, Obs, last_transition
+from metarl_bench.envs.bandits import BernoulliBandit
 from metarl_bench.evaluate import EvalSettings
 from metarl_bench.family import Arrays, TaskFamily
 from metarl_bench.registry import _REG

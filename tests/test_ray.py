@@ -13,9 +13,9 @@ import pytest
 ray = pytest.importorskip("ray")
 
 import metarl_bench  # noqa: E402
-from envs.bandits import BernoulliBandit  # noqa: E402
 from metarl_bench import leaderboard, sweep  # noqa: E402
 from metarl_bench.agent import Agent  # noqa: E402
+from metarl_bench.envs.bandits import BernoulliBandit  # noqa: E402
 from metarl_bench.registry import _REG  # noqa: E402
 from metarl_bench.run import main as run_main  # noqa: E402
 
@@ -179,7 +179,7 @@ def test_concurrent_sweeps_writing_one_leaderboard_lose_nothing(tmp_path, ray_cl
 
 def test_vsml_sharded_es_equals_the_local_run():
     torch = pytest.importorskip("torch")
-    from baselines.vsml import VSMLAgent, play, play_sharded
+    from metarl_bench.baselines.vsml import VSMLAgent, play, play_sharded
 
     assert os.getpid() not in sweep.ray_starmap(lambda: os.getpid(), [(), ()])  # shards run in workers
     family = metarl_bench.make_family(SMALL)

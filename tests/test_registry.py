@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 
 import metarl_bench
-from envs.bandits import BernoulliBandit
 from metarl_bench import UnknownNameError
+from metarl_bench.envs.bandits import BernoulliBandit
 
 
 def test_builtin_suites_hold_the_issue_distributions():
@@ -102,7 +102,7 @@ def test_agents_register_lazily_and_unknown_agents_list_the_valid_ones():
 
     from metarl_bench.registry import get_agent_factory, register_agent
 
-    register_agent("test-lazy-greedy", "baselines.classical:GreedyAgent", replace=True)
+    register_agent("test-lazy-greedy", "metarl_bench.baselines.classical:GreedyAgent", replace=True)
     assert "test-lazy-greedy" in metarl_bench.list_agents()
     assert get_agent_factory("test-lazy-greedy").__name__ == "GreedyAgent"
     with pytest.raises(ValueError, match="module:attribute"):

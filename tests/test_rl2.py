@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import metarl_bench
-from baselines.rl2 import RL2Agent, TrialVecEnv, flatten_obs
+from metarl_bench.baselines.rl2 import RL2Agent, TrialVecEnv, flatten_obs
 from metarl_bench.seeding import train_rng
 
 torch.set_num_threads(1)
@@ -114,7 +114,7 @@ def test_vecenv_adapter_steps_all_envs_and_restarts_trials():
 
 
 def test_shipped_checkpoints_load_for_their_distribution(tmp_path):
-    from baselines.rl2 import CHECKPOINT_DIR
+    from metarl_bench.baselines.rl2 import CHECKPOINT_DIR
 
     shipped = sorted(CHECKPOINT_DIR.glob("*.zip"))
     assert {p.stem for p in shipped} >= set(metarl_bench.list_families("bandits"))  # the promise

@@ -52,7 +52,7 @@ def test_entry_point_plugins_are_discovered(tmp_path):
     pkg.mkdir()
     (pkg / "__init__.py").write_text("")
     (pkg / "families.py").write_text(
-        "import metarl_bench\nfrom envs.bandits import BernoulliBandit\n"
+        "import metarl_bench\nfrom metarl_bench.envs.bandits import BernoulliBandit\n"
         "metarl_bench.register('plugin-bandit-k3', BernoulliBandit, suites=('plugin-suite',), k=3, horizon=5)\n"
     )
     dist = tmp_path / "plugin_pkg-0.1.dist-info"

@@ -1,7 +1,5 @@
-"""Bayes-optimal play on the gridworld families (``envs.gridworlds``): exact planners, bounds, agents.
-
-``baselines.bayes`` hands gridworld families to this module: ``bayes_reference(family)``
-and the ``bayes`` agent delegate here, so the evaluator needs no change.
+"""Bayes-optimal play on the gridworld families (``metarl_bench.envs.gridworlds``): exact
+planners, bounds, and the policy the families declare as their reference (:func:`reference`).
 
 **Goal search (GoalGrid: gridnavi, darkroom).**  Before the goal is found every step
 pays ``c = step_reward`` and the agent learns only that the cell it landed on is not the
@@ -90,9 +88,10 @@ import numpy as np
 from filelock import FileLock
 from scipy.optimize import linear_sum_assignment
 
-from envs.gridworlds import STAY, TIE_TOL, GoalGrid, HeartTrap, _GridBase
-from metarl_bench.agent import Agent, Obs, last_transition
+from metarl_bench.agent import Agent, Obs, UnsupportedFamilyError, last_transition
+from metarl_bench.envs.gridworlds import STAY, TIE_TOL, GoalGrid, HeartTrap, _GridBase
 from metarl_bench.family import Arrays, TaskFamily
+from metarl_bench.reference import EXACT, BayesReference
 
 PB = 6  # bits of the position in a state key: key = S << PB | position
 PMASK = (1 << PB) - 1
@@ -102,11 +101,11 @@ GOAL_MAX_HORIZON = 40
 GOAL_MAX_STEPS = 100
 BEAM_SEARCHES = ((1024, "gain"), (1024, "advantage"), (4096, "advantage"))  # (width, rank): the best path wins
 _HASH = np.uint64(0x9E3779B97F4A7C15)  # Fibonacci hashing
-_SOURCES = (Path(__file__), Path(__file__).resolve().parents[1] / "envs" / "gridworlds.py")
+_SOURCES = (Path(__file__), Path(__file__).resolve().parent / "gridworlds.py")
 
 
 def handles(family: Any) -> bool:
-    """Whether ``family`` is one of the gridworld families (``baselines.bayes`` dispatches on it)."""
+    """Whether ``family`` is one of the gridworld families this module plans for."""
     return isinstance(family, _GridBase)
 
 
@@ -702,27 +701,34 @@ def heart_plan(family: HeartTrap) -> HeartPlan:
 
 
 # ============================================================================ references
-def grid_reference(family: TaskFamily) -> tuple[float | None, str]:
-    """``bayes_reference`` for the gridworld families (see ``baselines.bayes``)."""
+def reference(family: TaskFamily) -> BayesReference | None:
+    """The gridworld families' ``bayes_reference``: exact for heart/trap and for goal grids
+    within the planner's limits, else the beam-search path as a lower bound, with the
+    assignment relaxation as its upper bound."""
+    policy = functools.partial(GridBayesPolicy, family)
     if isinstance(family, HeartTrap):
-        return heart_plan(family).value, "exact"
+        return BayesReference(EXACT, policy, value=lambda: heart_plan(family).value)
     if isinstance(family, GoalGrid):
         if goal_tractable(family):
-            return goal_plan(GoalProblem.of(family)).value, "exact"
-        return None, "lower-bound:beam-plan"
-    return None, "lower-bound:none"
+            return BayesReference(EXACT, policy, value=lambda: goal_plan(GoalProblem.of(family)).value)
+        return BayesReference(
+            "lower-bound:beam-plan", policy, upper_bound=functools.partial(assignment_upper_bound, family)
+        )
+    return None
 
 
 # ============================================================================ agents
-class GridBayesAgent(Agent):
-    """The ``bayes`` agent on gridworlds: exact where ``grid_reference`` says "exact", else the
+class GridBayesPolicy(Agent):
+    """The Bayes policy of the gridworlds: exact where :func:`reference` says "exact", else the
     beam-search path.  Its memory is the family's belief (position included) and the step."""
 
     name = "bayes"
 
     def __init__(self, family: TaskFamily, **config: Any):
         if not handles(family):
-            raise ValueError(f"GridBayesAgent plays the gridworld families, not {family.describe()}")
+            raise UnsupportedFamilyError(
+                f"the gridworld Bayes planner plays gridworld families, not {family.describe()}"
+            )
         super().__init__(family, **config)
         exact = isinstance(family, HeartTrap) or goal_tractable(family)
         self.method = "exact" if exact else "lower-bound:beam-plan"
