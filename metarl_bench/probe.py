@@ -87,10 +87,10 @@ import numpy as np
 import pandas as pd
 
 from metarl_bench.agent import Agent
-from metarl_bench.cli_args import int_list, non_negative_int, positive_int
 from metarl_bench.evaluate import EvalSettings, held_out_tasks
 from metarl_bench.family import TaskFamily
 from metarl_bench.leaderboard import append_csv, read_csv
+from metarl_bench.options import TrainOptions, int_list, non_negative_int, positive_int
 from metarl_bench.provenance import provenance
 from metarl_bench.registry import (
     UnknownNameError,
@@ -874,7 +874,9 @@ def prepare_agent(name: str, env: str, args: argparse.Namespace) -> tuple[Agent,
     if not agent.learns:
         return agent, {"train_env": "", "checkpoint": ""}
     train_env, stats = train_or_load(
-        agent, env, args.train_env, args.train_steps, args.train_seed, args.retrain, args.device
+        agent,
+        env,
+        TrainOptions(args.train_env, args.train_steps, args.train_seed, args.retrain, device=args.device),
     )
     return agent, {"train_env": train_env, "checkpoint": stats.get("checkpoint", "")}
 

@@ -45,6 +45,7 @@ from tqdm import tqdm
 from metarl_bench import leaderboard, plots
 from metarl_bench.agent import UnsupportedFamilyError
 from metarl_bench.evaluate import EvalSettings, Evaluation, evaluate
+from metarl_bench.options import TrainOptions
 from metarl_bench.provenance import provenance
 from metarl_bench.registry import (
     FamilySpec,
@@ -68,19 +69,6 @@ class BackendError(RuntimeError):
 
 
 # ============================================================================ what a run is
-@dataclass(frozen=True)
-class TrainOptions:
-    """How learning agents get ready (ignored by agents that do not learn)."""
-
-    train_env: str | None = None  # None: each run meta-trains on the distribution it is evaluated on
-    train_steps: int | None = None  # None: the shipped checkpoint (or the agent's default budget)
-    train_seed: int = 0
-    retrain: bool = False
-    save_checkpoint: bool = False
-    device: str = "cpu"
-    threads: int = 1
-
-
 @dataclass(frozen=True)
 class RunSpec:
     """One run: everything a worker needs to make its row."""
@@ -132,9 +120,10 @@ def env_spec_json(env: str, params: dict[str, Any]) -> str:
 
 
 def plan_runs(
-    agents: Sequence[str], envs: Sequence[str], settings: EvalSettings, options: TrainOptions = TrainOptions()
+    agents: Sequence[str], envs: Sequence[str], settings: EvalSettings, options: TrainOptions | None = None
 ) -> list[RunSpec]:
     """The runs of agents x distributions, distribution-major (as the local loop always ran them)."""
+    options = options or TrainOptions()
     learns = {a: bool(getattr(get_agent_factory(a), "learns", True)) for a in agents}  # unknown: assume it does
     specs = []
     for env in envs:
@@ -144,25 +133,18 @@ def plan_runs(
 
 
 # ============================================================================ doing one run
-def train_or_load(
-    agent: Any,
-    env: str,
-    train_env: str | None,
-    train_steps: int | None,
-    train_seed: int,
-    retrain: bool,
-    device: str,
-) -> tuple[str, dict[str, Any]]:
-    """Let a learning agent load its checkpoint or meta-train, on ``train_env`` if given, else
-    on the agent's default for ``env``; returns (the training distribution used, its stats)."""
-    train_env = train_env or agent.default_train_env(env, retrain=retrain or train_steps is not None)
+def train_or_load(agent: Any, env: str, options: TrainOptions) -> tuple[str, dict[str, Any]]:
+    """Let a learning agent load its checkpoint or meta-train, on ``options.train_env`` if given,
+    else on the agent's default for ``env``; returns (the training distribution used, its stats)."""
+    o = options
+    train_env = o.train_env or agent.default_train_env(env, retrain=o.retrain or o.train_steps is not None)
     stats = agent.prepare(
         train_family=get_spec(train_env).make(),
         train_env=train_env,
-        budget=train_steps,
-        seed=train_seed,
-        retrain=retrain,
-        device=device,
+        budget=o.train_steps,
+        seed=o.train_seed,
+        retrain=o.retrain,
+        device=o.device,
     )
     return train_env, stats
 
@@ -180,7 +162,7 @@ def evaluate_run(spec: RunSpec) -> tuple[dict[str, Any], Evaluation]:
     train = {"train_steps": 0, "train_wall_s": 0.0, "checkpoint": ""}
     if agent.learns:
         start = time.perf_counter()
-        train_env, stats = train_or_load(agent, spec.env, o.train_env, o.train_steps, o.train_seed, o.retrain, o.device)
+        train_env, stats = train_or_load(agent, spec.env, o)
         train = {
             "train_steps": stats.get("train_steps", 0),
             "train_wall_s": stats.get("train_wall_s", time.perf_counter() - start),

@@ -119,8 +119,8 @@ def test_cli_writes_rows_and_curves(tmp_path, capsys):
         (["--agent", "nope"], "valid agents"),
         (["--env", "nope"], "valid envs"),
         (["--seeds", "a,b"], "comma list of integers"),
-        (["--eval-tasks", "0"], ">= 1"),
-        (["--eval-tasks", "1"], "n_tasks"),
+        (["--eval-tasks", "0"], "--eval-tasks: expected an integer >= 2, got 0"),
+        (["--eval-tasks", "1"], "--eval-tasks: expected an integer >= 2, got 1"),
     ],
 )
 def test_cli_bad_input_exits_two(argv, message, capsys):
@@ -129,6 +129,12 @@ def test_cli_bad_input_exits_two(argv, message, capsys):
         raise SystemExit(exit_code)
     assert info.value.code == 2
     assert message in capsys.readouterr().err
+
+
+def test_eval_tasks_help_states_the_minimum_the_check_enforces():
+    from metarl_bench.run import build_parser
+
+    assert "at least 2" in build_parser().format_help()
 
 
 def test_cli_list(capsys):

@@ -1,0 +1,135 @@
+"""The command-line options that ``run`` and ``probe`` share: declared once, parsed once.
+
+``add_common_arguments`` declares the flags; ``parse_common`` checks every name and value
+before any work and returns one :class:`CommonOptions`, which the commands pass whole.
+Bad input raises ``ValueError`` (or ``UnknownNameError``) with a message naming what is
+allowed; the commands turn it into exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from metarl_bench.evaluate import EvalSettings
+from metarl_bench.registry import get_agent_factory, get_spec, resolve_agents, resolve_envs
+
+
+def int_list(text: str) -> tuple[int, ...]:
+    """A comma list of non-negative integers, e.g. seeds ``0,1,2``."""
+    try:
+        values = tuple(int(p) for p in text.split(",") if p.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a comma list of integers, got {text!r}") from None
+    if not values or any(v < 0 for v in values):
+        raise argparse.ArgumentTypeError(f"expected non-negative integers, got {text!r}")
+    if len(set(values)) != len(values):
+        raise argparse.ArgumentTypeError(f"expected distinct integers (a repeated seed replays one run), got {text!r}")
+    return values
+
+
+def bounded_int(minimum: int):
+    """An argparse type: an integer >= ``minimum``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, got {value}")
+        return value
+
+    return parse
+
+
+positive_int = bounded_int(1)
+non_negative_int = bounded_int(0)
+
+
+@dataclass(frozen=True)
+class TrainOptions:
+    """How learning agents get ready (ignored by agents that do not learn)."""
+
+    train_env: str | None = None  # None: each run meta-trains on (or loads) its agent's default
+    train_steps: int | None = None  # None: the shipped checkpoint (or the agent's default budget)
+    train_seed: int = 0
+    retrain: bool = False
+    save_checkpoint: bool = False
+    device: str = "cpu"
+    threads: int = 1
+
+
+@dataclass(frozen=True)
+class CommonOptions:
+    """What ``run`` and ``probe`` both need, validated: who plays what, how, and where rows go."""
+
+    agents: tuple[str, ...]
+    envs: tuple[str, ...]
+    settings: EvalSettings
+    train: TrainOptions = field(default_factory=TrainOptions)
+    results: Path = Path("results")
+    save: bool = True
+    command: str = ""
+
+
+def add_common_arguments(
+    p: argparse.ArgumentParser, *, default_seeds: tuple[int, ...], default_tasks: int, default_agent: str | None
+) -> None:
+    """Declare the shared flags on ``p`` (``--agent`` is required when it has no default)."""
+    p.add_argument(
+        "--agent", default=default_agent, required=default_agent is None, help="agent name, comma list, or 'all'"
+    )
+    p.add_argument("--env", default="bandits", help="distribution, suite, or comma list (see --list)")
+    p.add_argument("--seeds", type=int_list, default=default_seeds, help="evaluation seeds, e.g. 0,1,2")
+    p.add_argument("--eval-tasks", type=bounded_int(2), default=default_tasks, help="held-out tasks (at least 2)")
+    p.add_argument("--train-env", help="meta-train (or load the checkpoint of) learning agents on this distribution")
+    p.add_argument("--train-steps", type=positive_int, help="meta-training budget in env steps (learning agents)")
+    p.add_argument("--train-seed", type=non_negative_int, default=0, help="seed of the training task stream")
+    p.add_argument(
+        "--retrain", action="store_true", help="train learning agents instead of loading shipped checkpoints"
+    )
+    p.add_argument("--device", default="cpu", help="torch device for learning agents (cpu, cuda)")
+    p.add_argument(
+        "--threads", type=positive_int, default=1, help="torch CPU threads (default 1: fastest for small models)"
+    )
+    p.add_argument("--results", default="results", help="results folder (default: results)")
+    p.add_argument("--no-save", action="store_true", help="print only; write no rows or curves")
+
+
+def parse_common(args: argparse.Namespace, command: str) -> CommonOptions:
+    """Check the shared flags and build the one options object; ValueError on bad input."""
+    agents = resolve_agents(args.agent)
+    envs = resolve_envs(args.env)
+    if args.train_env:
+        get_spec(args.train_env)  # exactly one distribution (a suite or a list would fail every run)
+    train = TrainOptions(
+        train_env=args.train_env,
+        train_steps=args.train_steps,
+        train_seed=args.train_seed,
+        retrain=args.retrain,
+        save_checkpoint=getattr(args, "save_checkpoint", False),
+        device=args.device,
+        threads=args.threads,
+    )
+    return CommonOptions(
+        agents=tuple(agents),
+        envs=tuple(envs),
+        settings=EvalSettings(n_tasks=args.eval_tasks, seeds=args.seeds),
+        train=train,
+        results=Path(args.results),
+        save=not args.no_save,
+        command=command,
+    )
+
+
+def set_torch_threads(options: CommonOptions) -> None:
+    """Fix torch's CPU threads before any model is built (1 by default: small models spin
+    waiting for each other on a busy machine)."""
+    learns = any(getattr(get_agent_factory(a), "learns", False) for a in options.agents)
+    if "torch" in sys.modules or learns:
+        import torch
+
+        torch.set_num_threads(options.train.threads)
