@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from metarl_bench.agent import Agent, Obs, UnsupportedFamilyError, last_transition
+from metarl_bench.agent import Agent, Obs, UnsupportedFamilyError, fresh_rng, last_transition
 from metarl_bench.family import Arrays, TaskFamily
 from metarl_bench.registry import register_agent
 
@@ -34,7 +34,8 @@ class RandomAgent(Agent):
         return {"rng": np.random.default_rng(rng), "n": num_trials}
 
     def act(self, obs: Obs, memory: Any) -> tuple[np.ndarray, Any]:
-        return memory["rng"].integers(0, self.num_actions, size=memory["n"]), memory
+        rng = fresh_rng(memory["rng"])
+        return rng.integers(0, self.num_actions, size=memory["n"]), {**memory, "rng": rng}
 
 
 def require_bandit(agent: str, family: TaskFamily) -> None:
@@ -63,17 +64,16 @@ class _BeliefAgent(Agent):
     def reset(self, num_trials: int, rng: np.random.Generator | None = None, tasks: Arrays | None = None) -> Any:
         return {"rng": np.random.default_rng(rng), "belief": self.family.prior(num_trials), "t": 0}
 
-    def _observe(self, obs: Obs, memory: Any) -> Arrays:
+    def _observe(self, obs: Obs, memory: Any) -> dict[str, Any]:
+        """New memory: the posterior after the previous transition, and a fresh copy of the rng."""
         action, reward, has_prev = last_transition(obs)
-        belief = memory["belief"]
+        belief, t = memory["belief"], memory["t"]
         if has_prev.any():
             updated = self.family.update_belief(belief, action, reward, obs["obs"])
             if not has_prev.all():
                 updated = {k: np.where(_expand(has_prev, v), v, belief[k]) for k, v in updated.items()}
-            belief = updated
-            memory["t"] += 1
-        memory["belief"] = belief
-        return belief
+            belief, t = updated, t + 1
+        return {"rng": fresh_rng(memory["rng"]), "belief": belief, "t": t}
 
     def features(self, memory: Any) -> np.ndarray:
         parts = [np.asarray(v, float).reshape(len(v), -1) for v in memory["belief"].values()]
@@ -91,7 +91,8 @@ class GreedyAgent(_BeliefAgent):
     name = "greedy"
 
     def act(self, obs: Obs, memory: Any) -> tuple[np.ndarray, Any]:
-        means = self.family.belief_features(self._observe(obs, memory))["posterior_mean"]
+        memory = self._observe(obs, memory)
+        means = self.family.belief_features(memory["belief"])["posterior_mean"]
         return _argmax_random_ties(means, memory["rng"]), memory
 
 
@@ -107,7 +108,7 @@ class EpsilonGreedyAgent(GreedyAgent):
         super().__init__(family, epsilon=float(epsilon))
 
     def act(self, obs: Obs, memory: Any) -> tuple[np.ndarray, Any]:
-        greedy, memory = super().act(obs, memory)
+        greedy, memory = super().act(obs, memory)  # new memory: its rng is ours to draw from
         rng = memory["rng"]
         explore = rng.random(len(greedy)) < self.config["epsilon"]
         return np.where(explore, rng.integers(0, self.num_actions, len(greedy)), greedy), memory
@@ -120,8 +121,8 @@ class ThompsonAgent(_BeliefAgent):
     name = "thompson"
 
     def act(self, obs: Obs, memory: Any) -> tuple[np.ndarray, Any]:
-        belief = self._observe(obs, memory)
-        sample = self.family.posterior_sample(belief, memory["rng"])
+        memory = self._observe(obs, memory)
+        sample = self.family.posterior_sample(memory["belief"], memory["rng"])
         return _argmax_random_ties(sample, memory["rng"]), memory
 
 
@@ -148,14 +149,15 @@ class UCB1Agent(Agent):
     def act(self, obs: Obs, memory: Any) -> tuple[np.ndarray, Any]:
         action, reward, has_prev = last_transition(obs)
         rows = np.flatnonzero(has_prev)
-        memory["pulls"][rows, action[rows]] += 1.0
-        memory["sums"][rows, action[rows]] += reward[rows]
-        pulls = memory["pulls"]
+        pulls, sums = memory["pulls"].copy(), memory["sums"].copy()
+        pulls[rows, action[rows]] += 1.0
+        sums[rows, action[rows]] += reward[rows]
         t = pulls.sum(axis=1, keepdims=True)
         with np.errstate(divide="ignore", invalid="ignore"):
-            ucb = memory["sums"] / pulls + self.config["c"] * np.sqrt(2.0 * np.log(np.maximum(t, 1.0)) / pulls)
+            ucb = sums / pulls + self.config["c"] * np.sqrt(2.0 * np.log(np.maximum(t, 1.0)) / pulls)
         ucb = np.where(pulls == 0, np.inf, ucb)  # untried arms first
-        return _argmax_random_ties(ucb, memory["rng"]), memory
+        rng = fresh_rng(memory["rng"])
+        return _argmax_random_ties(ucb, rng), {"rng": rng, "pulls": pulls, "sums": sums}
 
     def features(self, memory: Any) -> np.ndarray:
         return np.concatenate([memory["pulls"], memory["sums"]], axis=1)

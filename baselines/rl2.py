@@ -34,7 +34,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.vec_env import VecEnv
 from tqdm.auto import tqdm
 
-from metarl_bench.agent import Agent, Obs, UnsupportedFamilyError
+from metarl_bench.agent import Agent, Obs, UnsupportedFamilyError, fresh_rng
 from metarl_bench.family import Arrays, TaskFamily
 from metarl_bench.seeding import train_rng
 from metarl_bench.trial import OBS_KEYS, TrialEnv
@@ -253,8 +253,9 @@ class RL2Agent(Agent):
         probs, memory = self.action_probs(obs, memory)
         if self.cfg.deterministic:
             return probs.argmax(axis=1), memory
-        u = memory["rng"].random((len(probs), 1))
-        return np.minimum((probs.cumsum(axis=1) < u).sum(axis=1), probs.shape[1] - 1), memory
+        rng = fresh_rng(memory["rng"])
+        u = rng.random((len(probs), 1))
+        return np.minimum((probs.cumsum(axis=1) < u).sum(axis=1), probs.shape[1] - 1), {**memory, "rng": rng}
 
     def features(self, memory: Any) -> np.ndarray:
         h, c = memory["state"]

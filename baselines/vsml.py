@@ -45,7 +45,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from metarl_bench.agent import Agent, Obs, UnsupportedFamilyError
+from metarl_bench.agent import Agent, Obs, UnsupportedFamilyError, fresh_rng
 from metarl_bench.family import Arrays, TaskFamily
 from metarl_bench.registry import get_spec
 from metarl_bench.seeding import train_rng
@@ -580,7 +580,8 @@ class VSMLAgent(Agent):
 
     def act(self, obs: Obs, memory: Any) -> tuple[np.ndarray, Any]:
         logits, memory = self.logits(obs, memory)
-        rng = memory["rng"]
+        rng = fresh_rng(memory["rng"])
+        memory = {**memory, "rng": rng}
         if self.cfg.deterministic:  # argmax, ties broken at random (keeps arms symmetric)
             best = logits >= logits.max(axis=1, keepdims=True)
             return _pick(best / best.sum(axis=1, keepdims=True), rng), memory

@@ -93,7 +93,11 @@ class Agent(ABC):
 
     @abstractmethod
     def act(self, obs: Obs, memory: Any) -> tuple[np.ndarray, Any]:
-        """Actions (int64, shape (num_trials,)) for a batch of observations, and new memory."""
+        """Actions (int64, shape (num_trials,)) for a batch of observations, and new memory.
+
+        Never changes ``memory`` (nor a random generator inside it, see :func:`fresh_rng`):
+        the caller may keep, replay or branch it.
+        """
 
     def features(self, memory: Any) -> np.ndarray:
         """The agent's memory as a (num_trials, d) float array, for belief probes."""
@@ -120,6 +124,18 @@ class Agent(ABC):
         if agent != cls.name:
             raise ValueError(f"{path} holds agent {agent!r}, not {cls.name!r}")
         return cls(family, **config)
+
+
+def fresh_rng(rng: np.random.Generator) -> np.random.Generator:
+    """A generator in the same state as ``rng``.
+
+    ``act`` draws from the copy and returns it in the new memory, so the memory it was
+    given is never changed (it can be replayed or branched) and the stream of draws is the
+    same as if it had drawn from ``rng`` itself.
+    """
+    bits = type(rng.bit_generator)()
+    bits.state = rng.bit_generator.state
+    return np.random.Generator(bits)
 
 
 def last_transition(obs: Obs) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
