@@ -14,6 +14,7 @@ import numpy as np
 
 from metarl_bench.agent import Agent, Obs, UnsupportedFamilyError, fresh_rng, last_transition
 from metarl_bench.family import Arrays, TaskFamily
+from metarl_bench.reference import RandomAgent
 from metarl_bench.registry import register_agent
 
 
@@ -24,18 +25,7 @@ def _argmax_random_ties(values: np.ndarray, rng: np.random.Generator) -> np.ndar
     return np.where(best, noise, -1.0).argmax(axis=1)
 
 
-@register_agent("random")
-class RandomAgent(Agent):
-    """Uniform random play: the 0 of the normalised score."""
-
-    name = "random"
-
-    def reset(self, num_trials: int, rng: np.random.Generator | None = None, tasks: Arrays | None = None) -> Any:
-        return {"rng": np.random.default_rng(rng), "n": num_trials}
-
-    def act(self, obs: Obs, memory: Any) -> tuple[np.ndarray, Any]:
-        rng = fresh_rng(memory["rng"])
-        return rng.integers(0, self.num_actions, size=memory["n"]), {**memory, "rng": rng}
+register_agent("random", RandomAgent)  # the score's 0, defined with the references
 
 
 def require_bandit(agent: str, family: TaskFamily) -> None:

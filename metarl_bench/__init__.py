@@ -5,7 +5,9 @@ distribution is a gymnasium id at once: ``gymnasium.make("metarl_bench/bernoulli
 Agent modules, which may pull in torch or SB3, load on the first agent lookup.
 """
 
+from metarl_bench.agent import Agent
 from metarl_bench.family import TaskFamily
+from metarl_bench.reference import BayesReference
 from metarl_bench.registry import (
     UnknownNameError,
     get_spec,
@@ -26,6 +28,8 @@ from metarl_bench.trial import TrialEnv
 __version__ = "0.1.0"
 
 __all__ = [
+    "Agent",
+    "BayesReference",
     "TaskFamily",
     "TrialEnv",
     "UnknownNameError",

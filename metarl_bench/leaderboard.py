@@ -126,9 +126,15 @@ SUMMARY = ["agent", "env", "score", "score_ci_low", "score_ci_high", "return", "
 
 
 def format_table(df: pd.DataFrame, columns: list[str] = SUMMARY) -> str:
+    """The rows as a text table; each distinct score note once below it (why a score is empty)."""
     if df.empty:
         return "(no rows)"
-    return df[columns].to_string(index=False, float_format=lambda x: f"{x:.2f}")
+    table = df[columns].to_string(index=False, float_format=lambda x: f"{x:.2f}")
+    if "score_note" not in df.columns:
+        return table
+    notes = df[["env", "score_note"]].dropna().drop_duplicates()
+    notes = notes[notes.score_note.astype(str).str.len() > 0]
+    return "\n".join([table, *(f"{env}: {note}" for env, note in zip(notes.env, notes.score_note, strict=True))])
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -21,10 +21,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Any
 
-if TYPE_CHECKING:
-    from metarl_bench.agent import Agent
+import numpy as np
+
+from metarl_bench.agent import Agent, Obs, fresh_rng
+from metarl_bench.family import Arrays
 
 EXACT = "exact"
 LOWER_BOUND = "lower-bound"
@@ -76,3 +78,19 @@ def _resolve(value: Value | None) -> float | None:
     if value is None:
         return None
     return float(value() if callable(value) else value)
+
+
+class RandomAgent(Agent):
+    """Uniform random play: the 0 of the score, and the ``random`` agent.
+
+    The evaluator plays it for families whose random return has no closed form.
+    """
+
+    name = "random"
+
+    def reset(self, num_trials: int, rng: np.random.Generator | None = None, tasks: Arrays | None = None) -> Any:
+        return {"rng": np.random.default_rng(rng), "n": num_trials}
+
+    def act(self, obs: Obs, memory: Any) -> tuple[np.ndarray, Any]:
+        rng = fresh_rng(memory["rng"])
+        return rng.integers(0, self.num_actions, size=memory["n"]), {**memory, "rng": rng}

@@ -82,3 +82,91 @@ def test_a_broken_plugin_warns_and_leaves_the_rest_working(tmp_path):
     result = run_python(code, cwd=tmp_path, extra_path=tmp_path)
     assert result.returncode == 0 and "OK" in result.stdout, result.stderr
     assert "no_such_module_here" in result.stderr
+
+
+def run_cli(args: list[str], cwd: Path, extra_path: Path) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(extra_path), os.environ.get("PYTHONPATH", "")]))
+    return subprocess.run(
+        [sys.executable, "-m", "metarl_bench.run", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300
+    )
+
+
+def test_readme_family_is_scored_against_its_own_exact_reference(tmp_path):
+    (tmp_path / "my_families.py").write_text(readme_example())
+    args = ["--import", "my_families", "--agent", "bayes,thompson,random", "--env", "one-good-arm-k4",
+            "--eval-tasks", "200", "--seeds", "0", "--results", str(tmp_path / "results")]  # fmt: skip
+    result = run_cli(args, tmp_path, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "exact" in result.stdout
+    import pandas as pd
+
+    rows = pd.read_csv(tmp_path / "results" / "leaderboard.csv").set_index("agent")
+    assert (rows.bayes_method == "exact").all()
+    assert rows.bayes_return.iloc[0] == 18.5  # 20 - (0 + 1 + 2 + 3) / 4
+    assert rows.loc["bayes", "score"] == 100.0
+    # Trying the possible arms in a random order is optimal too; random play is the 0.
+    assert rows.loc["thompson", "score"] > 97.0 and abs(rows.loc["random", "score"]) < 10
+
+
+def _brute_force_value(k: int, horizon: int) -> float:
+    """Expectimax over beliefs (the set of arms that may be good), from the rules alone."""
+    import functools
+
+    @functools.cache
+    def value(t: int, possible: frozenset) -> float:
+        if t == horizon:
+            return 0.0
+        best = 0.0
+        for arm in range(k):
+            p_good = (arm in possible) / len(possible)
+            found = 1.0 + value(t + 1, frozenset([arm])) if p_good else 0.0
+            missed = value(t + 1, possible - {arm}) if p_good < 1 else 0.0
+            best = max(best, p_good * found + (1 - p_good) * missed)
+        return best
+
+    return value(0, frozenset(range(k)))
+
+
+def test_readme_familys_exact_value_matches_brute_force(tmp_path):
+    namespace: dict = {}
+    exec(compile(readme_example(), "my_families.py", "exec"), namespace)  # registers one-good-arm-k4
+    try:
+        for k, horizon in [(2, 3), (3, 2), (4, 6), (5, 4)]:
+            reference = namespace["OneGoodArm"](k=k, horizon=horizon).bayes_reference()
+            assert reference.expected_return() == _brute_force_value(k, horizon)
+    finally:
+        import metarl_bench
+
+        metarl_bench.unregister("one-good-arm-k4")
+
+
+NO_REFERENCE_FAMILY = """
+import my_families, metarl_bench
+
+
+class NoReference(my_families.OneGoodArm):
+    def bayes_reference(self):
+        return None
+
+
+metarl_bench.register("one-good-arm-no-ref", NoReference, k=3, horizon=10)
+"""
+
+
+def test_a_family_without_a_reference_runs_every_agent_and_leaves_the_score_empty(tmp_path):
+    (tmp_path / "my_families.py").write_text(readme_example())
+    (tmp_path / "no_ref.py").write_text(NO_REFERENCE_FAMILY)
+    args = ["--import", "no_ref", "--agent", "random,thompson,greedy,oracle,bayes", "--env", "one-good-arm-no-ref",
+            "--eval-tasks", "100", "--seeds", "0", "--results", str(tmp_path / "results")]  # fmt: skip
+    result = run_cli(args, tmp_path, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "declares no Bayes reference" in result.stdout
+    import pandas as pd
+
+    rows = pd.read_csv(tmp_path / "results" / "leaderboard.csv").set_index("agent")
+    assert sorted(rows.index) == ["greedy", "oracle", "random", "thompson"]  # bayes: skipped, declared unsupported
+    assert rows.score.isna().all() and rows.score_ci_low.isna().all()
+    assert rows.score_note.str.contains("declares no Bayes reference").all()
+    assert (rows.bayes_method == "none").all()
+    assert rows.loc["oracle", "regret"] == 0.0 and rows.loc["random", "return"] > 0
+    assert rows["return"].notna().all() and rows.regret.notna().all()
