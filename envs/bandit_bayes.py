@@ -23,25 +23,10 @@ successes and failures, so backward induction over those counts is exact (Bellma
   greedy arm is Bayes-optimal and the value is an O(H^2) recursion over
   ``(t, evidence for p)``.
 
-Limits, measured on one core (``python benchmarks/planner_table.py``; 2-core x86_64 VM,
-Python 3.11, numpy 2.4).  "states" are the belief states at which a decision is made
-(``t < H``; for k=2 after the arm-swap symmetry), "peak" is tracemalloc's peak of the
-numpy allocations (add ~60 MB for the interpreter):
-
-    planner                 case                         states      time          peak
-    solve_k2                k=2 H=100                    2.2e6       0.03 s        1.5 MB
-    solve_k2                k=2 H=200                    3.5e7       0.18 s        11 MB
-    solve_k2                k=2 H=500                    1.3e9       4.2 s         171 MB
-    solve_k2, policy=True   k=2 H=100                    2.2e6       0.04 s        2.3 MB
-    solve_k2, policy=True   k=2 H=500                    1.3e9       6.3 s         526 MB
-    solve_general           k=5, 10, 50 with H=10        2.0-2.3e3   0.003 s       0.6 MB
-    solve_general           k=50 H=20                    8.1e5       1.8 s         234 MB
-    solve_general           k=3 H=37, k=4 H=27, k=5 H=23 0.7-0.9e6   1.2-1.4 s     60-112 MB
-    solve_dependent         H=500, H=20000               1.3e5, 2e8  0.004, 0.57 s 1 MB
-
-The agent keeps its tables: 2 bits per k=2 state (0.6 MB at H=100, 330 MB at H=500)
-and 16 bytes per (state, distinct pair) for general k (0.16 MB at k=10 H=10, 79 MB at
-k=50 H=20).
+Memory: the policy tables take 2 bits per k=2 state and 16 bytes per (state, distinct
+pair) for general k.  Time and peak memory per (k, H) are printed by
+``python benchmarks/planner_table.py`` (figures in README.md); the limits below keep
+every tractable case within seconds and a few hundred MB.
 
 ``tractable`` therefore accepts: one arm always; ``k = 2`` up to ``H = K2_MAX_HORIZON``
 (500); general ``k`` while the decision states number at most ``GENERAL_MAX_STATES``
@@ -52,10 +37,10 @@ oracle) always.  Anything else (larger ``k * H``, Gaussian bandits, unknown fami
 has no exact value: :func:`reference` names the policy played instead,
 ``"lower-bound:<policy>"``: the Gittins index policy (``metarl_bench.envs.gittins``, discount
 0.98) for Bernoulli bandits, which beat Bayes-UCB on every intractable distribution of
-the suites (by 0.7 to 11 score points, 1000 tasks x 3 seeds); Bayes-UCB (Kaufmann,
+the suites (README.md, the bandits leaderboard); Bayes-UCB (Kaufmann,
 Cappé & Garivier 2012) with quantile ``1 - 1/(t+1)`` at the ``t``-th pull for Gaussian
 bandits; greedy for dependent arms past the limit (still optimal, only its value is not
-computed); ``"lower-bound:none"`` for other families, which the agent refuses.
+computed); other families get no reference (``None``).
 """
 
 from __future__ import annotations

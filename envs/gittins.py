@@ -26,8 +26,7 @@ where ``g^N`` is 1.7e-8; ``N`` = 160 for ``g = 0.9``).
 
 Tables.  :func:`gittins_table` needs every state with at most ``max_pulls`` pulls.  Each
 state costs ``O(N^2)`` per Newton step, so calibrating the 5151 states of 100 pulls at
-``g = 0.99`` directly takes 6 minutes (measured, vectorised 200 states at a time);
-instead the table is solved in two stages:
+``g = 0.99`` directly takes minutes; instead the table is solved in two stages:
 
 1. value-iteration sweeps over the whole truncated triangle below ``(alpha0, beta0)``,
    one per retirement reward on a grid of ``GRID_SIZE`` values (uniform in
@@ -44,8 +43,8 @@ instead the table is solved in two stages:
 When ``N <= SHALLOW_DEPTH`` (``g`` up to about 0.84) stage 2 alone covers the truncated
 tree and the table is exact up to the truncation bound.  Against :func:`gittins_index`
 on all 5151 states of 100 pulls from Beta(1, 1), the table is low by at most 6.5e-7 at
-``g = 0.99`` (median 7e-8; 2.5 s on one core), 1.7e-7 at 0.98 (1.3 s) and 4e-9 at 0.95
-(0.8 s).
+``g = 0.99`` (median 7e-8), 1.7e-7 at 0.98 and 4e-9 at 0.95 (against
+:func:`gittins_index` on every state).
 
 Cross-check.  :func:`gittins_index_restart` solves the restart-in-state formulation
 (Katehakis & Veinott 1987) by plain value iteration, with *optimistic* leaves (the arm's
@@ -197,8 +196,8 @@ def gittins_index(alpha: Any, beta: Any, discount: float, *, tol: float = DEFAUL
     state is solved once, all of them in the same vectorised sweeps (one sweep of the
     depth-``N`` tree per Newton step, about 7 steps from the posterior mean).  The result
     is a lower bound short by at most ``tol`` (truncation bound plus Newton's stopping
-    rule, module doc).  Cost is ``O(N^2)`` per state and step (0.4 s for a few states at
-    0.99): use :func:`gittins_table` for many states.
+    rule, module doc).  Cost is ``O(N^2)`` per state and step: use :func:`gittins_table`
+    for many states.
     """
     g = _check_discount(discount)
     a, b = np.broadcast_arrays(_check_params("alpha", alpha), _check_params("beta", beta))
@@ -451,8 +450,7 @@ class GittinsAgent(Agent):
     0.09 lower; the same order on 4000 more trials) and on bernoulli-k5-h100.  ``"auto"``
     gives 0.99 there.
 
-    Tables are built on the first ``reset`` (about 1.3 s for 100 pulls at 0.98, then
-    cached per process) and grown if a trial runs longer than the family says.
+    Tables are built on the first ``reset`` (then cached per process) and grown if a trial runs longer than the family says.
 
     Dependent arms (``DependentBernoulliBandit``: ``p`` and ``1 - p``) are played as
     independent arms with priors Beta(alpha, beta) and Beta(beta, alpha).  That ignores

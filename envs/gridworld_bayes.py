@@ -33,34 +33,25 @@ returns to the start, ``V(e, H, p, S) = W(e+1, S)``.  Exact, with three reductio
 The value of every boundary belief ``W(e, S)`` is stored, so the agent can find the
 Bayes action from *any* history (a probe may make it shadow another agent): states off
 its own path are solved together to the end of their episode by the same kernels, then
-looked up in ``W(e+1, .)`` (~1 ms per state when shadowing a random player on gridnavi).
+looked up in ``W(e+1, .)``.
 The agent's own path (the plan) is stored outright.
 
-Measured with ``python benchmarks/gridworld_throughput.py`` (each planner in a fresh
-process with an empty plan cache; 2 cores shared with other jobs, AMD EPYC VM,
-Python 3.11, numpy 2.4, numba 0.68; single-threaded; peak RSS includes the interpreter):
+Values, state counts, time and peak memory of each planner are printed by
+``python benchmarks/gridworld_throughput.py`` (figures in README.md).
 
-    family          method                  value     decision states  time     peak RSS
-    gridnavi-5x5    exact                   37.2143   3.61e7           17-25 s  0.81 GB
-    heart-trap-5x5  exact                   15.5      1.5e3            <0.01 s  0.19 GB
-    darkroom-9x9    lower-bound:beam-plan   133.827   -                0.7-1 s  0.19 GB
-                    (assignment upper bound 135.494; oracle 165.46)
-
-gridnavi's largest layer holds 1.17e6 states (without the symmetry: about twice as many).
-Its value is also certified without the DP: the beam-search path is worth exactly the
-assignment upper bound, 37.2143 (checked in ``tests/test_gridworlds.py``).
-The plan and ``W`` tables (0.8 MB compressed for gridnavi) are cached on disk under
+gridnavi's exact value is also certified without the DP: the beam-search path is worth
+exactly the assignment upper bound (checked in ``tests/test_gridworlds.py``).  The plan and ``W`` tables are cached on disk under
 ``cache_dir()`` (``$METARL_BENCH_CACHE``, else ``$XDG_CACHE_HOME/metarl_bench`` or
 ``~/.cache/metarl_bench``), keyed by the problem and a hash of this file and
 ``envs/gridworlds.py`` (files of older code are removed), and in-process.  numba caches
-the compiled kernels itself (first compilation ~4 s).
+the compiled kernels itself.
 
 ``goal_tractable`` accepts grids of at most ``GOAL_MAX_CELLS`` cells, episodes of at most
 ``GOAL_MAX_HORIZON`` steps and trials of at most ``GOAL_MAX_STEPS``: on a 5x5 grid the
-layers saturate at ~1.2e6 states, ~0.4 s and ~33 MB each, and one episode's layers are
-held at once (time grows with the trial, memory with the episode).  Past that
-(darkroom-9x9: 81 cells, 2^81 beliefs) there is no exact value: ``bayes_reference``
-returns ``(None, "lower-bound:beam-plan")`` and the agent plays the best open-loop
+layers saturate at about a million states each, and one episode's layers are held at
+once (time grows with the trial, memory with the episode).  Past that (darkroom-9x9: 81
+cells, 2^81 beliefs) there is no exact value: :func:`reference` declares
+``"lower-bound:beam-plan"`` and the policy plays the best open-loop
 search path of the ``BEAM_SEARCHES`` (beam search over ``(position, S)``; the path's
 value is exact, so it is a true lower bound), walks to the goal once found, and off that
 path walks to the nearest possible cell.  ``assignment_upper_bound`` is an upper bound
