@@ -40,10 +40,12 @@ Values, state counts, time and peak memory of each planner are printed by
 ``python benchmarks/gridworld_throughput.py`` (figures in README.md).
 
 gridnavi's exact value is also certified without the DP: the beam-search path is worth
-exactly the assignment upper bound (checked in ``tests/test_gridworlds.py``).  The plan and ``W`` tables are cached on disk under
-``cache_dir()`` (``$METARL_BENCH_CACHE``, else ``$XDG_CACHE_HOME/metarl_bench`` or
+exactly the assignment upper bound (checked in ``tests/test_gridworlds.py``).
+
+The plan and ``W`` tables are cached on disk under ``cache_dir()``
+(``$METARL_BENCH_CACHE``, else ``$XDG_CACHE_HOME/metarl_bench`` or
 ``~/.cache/metarl_bench``), keyed by the problem and a hash of this file and
-``envs/gridworlds.py`` (files of older code are removed), and in-process.  numba caches
+``gridworlds.py`` (files of older code are removed), and in-process.  numba caches
 the compiled kernels itself.
 
 ``goal_tractable`` accepts grids of at most ``GOAL_MAX_CELLS`` cells, episodes of at most
