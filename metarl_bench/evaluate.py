@@ -21,13 +21,14 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
 import numpy as np
 
-from metarl_bench.agent import Agent
+from metarl_bench.agent import Agent, Obs
 from metarl_bench.family import TaskFamily
 from metarl_bench.reference import NO_REFERENCE
 from metarl_bench.registry import get_spec, make_agent
@@ -109,10 +110,43 @@ def held_out_tasks(name: str, family: TaskFamily, settings: EvalSettings) -> dic
     return family.sample_tasks(eval_task_rng(name, settings.task_seed), settings.n_tasks)
 
 
+@dataclass(frozen=True)
+class RolloutStep:
+    """One step of a rollout as an observer sees it, after the environment has answered.
+
+    ``obs`` is what the agent acted on, ``memory`` the memory it was given and
+    ``next_memory`` the memory ``act`` returned (agents never mutate the memory they are
+    given, so both are intact); ``rewards`` is what the environment paid for ``actions``.
+    Observers must treat every array as read-only: they are the rollout's own.
+    """
+
+    seed_index: int  # position of ``seed`` in ``settings.seeds``
+    seed: int
+    t: int  # step of the trial, 0 .. trial_length - 1
+    obs: Obs
+    memory: Any
+    actions: np.ndarray
+    next_memory: Any
+    rewards: np.ndarray
+
+
+# Called once per step of every seed, in order; what it returns is ignored.
+StepObserver = Callable[[RolloutStep], None]
+
+
 def rollout(
-    agent: Agent, name: str, family: TaskFamily, tasks: dict[str, np.ndarray], settings: EvalSettings
+    agent: Agent,
+    name: str,
+    family: TaskFamily,
+    tasks: dict[str, np.ndarray],
+    settings: EvalSettings,
+    observer: StepObserver | None = None,
 ) -> Rollout:
-    """Play every held-out task once per seed; the noise of seed s is shared by all agents."""
+    """Play every held-out task once per seed; the noise of seed s is shared by all agents.
+
+    ``observer`` (e.g. the belief probe's recorder) sees every step; it cannot change what
+    the agent or the environment do, so the rollout is the same with or without it.
+    """
     n, T = settings.n_tasks, family.trial_length
     rewards = np.zeros((len(settings.seeds), n, T))
     episodes = np.zeros((len(settings.seeds), n, family.episodes_per_trial))
@@ -122,8 +156,12 @@ def rollout(
         obs = env.reset(seed=eval_noise_rng(name, seed), tasks=tasks)
         memory = agent.reset(n, rng=eval_agent_rng(name, seed), tasks=tasks if agent.privileged else None)
         for t in range(T):
-            actions, memory = agent.act(obs, memory)
-            obs, rewards[i, :, t], _, _ = env.step(actions)
+            actions, next_memory = agent.act(obs, memory)
+            next_obs, step_rewards, _, _ = env.step(actions)
+            rewards[i, :, t] = step_rewards
+            if observer is not None:
+                observer(RolloutStep(i, seed, t, obs, memory, actions, next_memory, step_rewards))
+            obs, memory = next_obs, next_memory
         episodes[i] = env.episode_returns
     return Rollout(rewards, episodes, time.perf_counter() - start)
 

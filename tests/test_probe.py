@@ -9,10 +9,13 @@ import pandas as pd
 import pytest
 
 import metarl_bench
+from metarl_bench import evaluate, probe_report, ridge
 from metarl_bench import probe as P
-from metarl_bench.agent import Agent, Obs, last_transition
+from metarl_bench import probe_analysis as A
+from metarl_bench import probe_record as R
+from metarl_bench.agent import Agent, Obs, fresh_rng, last_transition
 from metarl_bench.envs.bandits import BernoulliBandit
-from metarl_bench.evaluate import EvalSettings
+from metarl_bench.evaluate import EvalSettings, RolloutStep, held_out_tasks
 from metarl_bench.family import Arrays, TaskFamily
 from metarl_bench.registry import _REG
 
@@ -79,7 +82,9 @@ class BeliefNoiseAgent(Agent):
     """Plays uniformly at random; its memory is the family's exact belief plus N(0, noise^2) noise.
 
     With ``signal=False`` the memory is pure noise (``dims`` entries).  It exposes uniform
-    ``action_probs``, so the probability it gives to the Bayes action is exactly 1/k.
+    ``action_probs``, so the probability it gives to the Bayes action is exactly 1/k.  As every
+    agent, ``act`` returns new memory and leaves the one it is given as it was; ``features``
+    draws its noise from a generator of its own, so probing never changes what the agent plays.
     """
 
     name = "test-probe-belief"
@@ -88,7 +93,9 @@ class BeliefNoiseAgent(Agent):
         super().__init__(family, noise=noise, signal=signal, dims=dims)
 
     def reset(self, num_trials: int, rng: np.random.Generator | None = None, tasks: Arrays | None = None) -> Any:
-        return {"rng": np.random.default_rng(rng), "belief": self.family.prior(num_trials)}
+        rng = np.random.default_rng(rng)
+        noise = np.random.default_rng(rng.integers(2**63))
+        return {"rng": rng, "noise": noise, "belief": self.family.prior(num_trials)}
 
     def action_probs(self, obs: Obs, memory: Any) -> tuple[np.ndarray, Any]:
         n = len(obs["prev_action"])
@@ -96,10 +103,11 @@ class BeliefNoiseAgent(Agent):
 
     def act(self, obs: Obs, memory: Any) -> tuple[np.ndarray, Any]:
         action, reward, has_prev = last_transition(obs)
+        belief = memory["belief"]
         if has_prev.all():  # trials move in lock step: all or none have a previous transition
-            memory["belief"] = self.family.update_belief(memory["belief"], action, reward, obs["obs"])
-        n = len(action)
-        return memory["rng"].integers(0, self.num_actions, size=n), memory
+            belief = self.family.update_belief(belief, action, reward, obs["obs"])
+        rng = fresh_rng(memory["rng"])
+        return rng.integers(0, self.num_actions, size=len(action)), {**memory, "rng": rng, "belief": belief}
 
     def _signal(self, memory: Any) -> bool:
         return self.config["signal"]
@@ -111,7 +119,7 @@ class BeliefNoiseAgent(Agent):
             x = np.concatenate([np.asarray(v, float).reshape(n, -1) for v in feats.values()], axis=1)
         else:
             x = np.zeros((n, self.config["dims"]))
-        return x + self.config["noise"] * memory["rng"].standard_normal(x.shape)
+        return x + self.config["noise"] * memory["noise"].standard_normal(x.shape)
 
 
 class LearnerAgent(BeliefNoiseAgent):
@@ -162,12 +170,12 @@ def registered():
         _REG.agents.pop(cls.name, None)
 
 
-def report(agent: str, env: str = SMALL, settings: EvalSettings = FAST, **config: Any) -> P.ProbeReport:
+def report(agent: str, env: str = SMALL, settings: EvalSettings = FAST, **config: Any) -> A.ProbeReport:
     a = metarl_bench.make_agent(agent, metarl_bench.make_family(env), **config)
     if a.learns:
         a.prepare(a.family, env)
-    control, note = P.untrained_control(a, a.family)
-    return P.probe(a, env, settings, control, note)
+    control, note = R.untrained_control(a, a.family)
+    return A.probe(a, env, settings, control, note)
 
 
 def test_probe_recovers_the_belief_from_a_noisy_copy_and_nothing_from_noise():
@@ -212,26 +220,26 @@ def test_splits_never_share_a_trial_or_a_task():
     tasks = rep.recording.task_of_trial
     assert not set(tasks[rep.fit_trials]) & set(tasks[rep.test_trials])  # both seeds of a task on one side
     assert len(rep.fit_trials) == 60
-    fit_tasks, test_tasks = P.split_tasks(60, 0.5, np.random.default_rng(0))
+    fit_tasks, test_tasks = A.split_tasks(60, 0.5, np.random.default_rng(0))
     assert not set(fit_tasks) & set(test_tasks) and len(fit_tasks) + len(test_tasks) == 60
-    with pytest.raises(P.ProbeError, match="strictly between 0 and 1"):
-        P.split_tasks(60, 1.0, np.random.default_rng(0))
-    with pytest.raises(P.ProbeError, match="needs >= 5 fit tasks"):
-        P.split_tasks(6, 0.5, np.random.default_rng(0))
+    with pytest.raises(R.ProbeError, match="strictly between 0 and 1"):
+        A.split_tasks(60, 1.0, np.random.default_rng(0))
+    with pytest.raises(R.ProbeError, match="needs >= 5 fit tasks"):
+        A.split_tasks(6, 0.5, np.random.default_rng(0))
 
 
 def test_ridge_cv_chooses_a_large_penalty_for_noise_and_a_small_one_for_signal(rng):
     x = rng.standard_normal((400, 30))
     groups = np.repeat(np.arange(40), 10)
     y = {"signal": x[:, :2] @ np.array([[1.0], [2.0]]), "noise": rng.standard_normal((400, 1))}
-    fitted = P.fit_ridge_cv(x, y, groups, rng)
+    fitted = ridge.fit_ridge_cv(x, y, groups, rng)
     assert fitted["signal"].alpha < 1e-3 < fitted["noise"].alpha
     assert np.allclose(fitted["signal"].predict(x), y["signal"], atol=1e-2)
 
 
 def test_r2_of_the_mean_predictor_is_zero_and_its_interval_does_not_drift(rng):
     y = rng.standard_normal((20, 1, 1)) + rng.standard_normal((20, 5, 1)) * 0.1  # [trial, step, dim]
-    fig = P.r2_figure(y, np.full_like(y, y.mean()), np.arange(20), rng)
+    fig = A.r2_figure(y, np.full_like(y, y.mean()), np.arange(20), rng)
     assert fig.value == pytest.approx(0.0, abs=1e-12)
     assert fig.ci == pytest.approx((0.0, 0.0), abs=1e-12)  # resampling units must not move the baseline
 
@@ -241,8 +249,8 @@ def test_policy_agreement_is_one_for_bayes_against_itself_and_below_one_for_rand
     assert rep.agreement.agreement.value == 1.0 and rep.agreement.agreement.ci == (1.0, 1.0)
     assert rep.bayes_method == "exact" and rep.agreement.bayes_action_prob is None  # deterministic: no probs
     family = metarl_bench.make_family(SMALL)
-    rec = P.record(metarl_bench.make_agent("random", family), SMALL, family, FAST, with_features=False)
-    agree = P.policy_agreement(
+    rec = R.record(metarl_bench.make_agent("random", family), SMALL, family, FAST, with_features=False)
+    agree = A.policy_agreement(
         rec.actions, rec.bayes_actions, rec.bayes_prob, rec.task_of_trial, np.random.default_rng(0)
     )
     assert 0.4 < agree.agreement.value < 0.6 and agree.agreement.ci[1] < 0.7
@@ -250,6 +258,57 @@ def test_policy_agreement_is_one_for_bayes_against_itself_and_below_one_for_rand
     uniform = report(BeliefNoiseAgent.name).agreement
     assert uniform.bayes_action_prob.value == pytest.approx(0.5)
     assert uniform.bayes_xent == pytest.approx(np.log(2))
+
+
+def test_recording_plays_the_evaluators_rollout(monkeypatch):
+    """The probed agent plays exactly the trials the evaluator scores: same rollout, same rewards."""
+    settings = EvalSettings(n_tasks=40, seeds=(0, 3))  # two seeds: trials are seed-major
+    family = metarl_bench.make_family(SMALL)
+    agent = metarl_bench.make_agent(BeliefNoiseAgent.name, family)
+    learner = metarl_bench.make_agent(LearnerAgent.name, family)
+    learner.prepare(family, SMALL)
+    control, _ = R.untrained_control(learner, family)
+    calls = []
+    real = evaluate.rollout
+
+    def spy(*args: Any, **kwargs: Any) -> evaluate.Rollout:
+        calls.append(kwargs.get("observer"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(evaluate, "rollout", spy)
+    rec = R.record(agent, SMALL, family, settings, control)
+    assert len(calls) == 1 and calls[0] is not None  # one rollout, the evaluator's, with the recorder observing
+    monkeypatch.undo()
+    # Played again by the evaluator alone (no shadows, no features read): the same actions and rewards.
+    actions: list[np.ndarray] = []
+    tasks = held_out_tasks(SMALL, family, settings)
+    played = evaluate.rollout(agent, SMALL, family, tasks, settings, observer=lambda s: actions.append(s.actions))
+    T = family.trial_length
+    assert rec.rewards.shape == (80, T) and np.array_equal(rec.rewards, played.rewards.reshape(80, T))
+    assert np.array_equal(rec.actions, np.stack(actions).reshape(2, T, 40).transpose(0, 2, 1).reshape(80, T))
+    assert rec.control_actions is not None and rec.bayes_actions is not None and rec.features.shape[:2] == (80, T)
+
+
+def test_an_observer_sees_every_step_and_changes_nothing():
+    settings = EvalSettings(n_tasks=30, seeds=(0, 1))
+    family = metarl_bench.make_family(SMALL)
+    tasks = held_out_tasks(SMALL, family, settings)
+    agent = metarl_bench.make_agent("thompson", family)
+    plain = evaluate.rollout(agent, SMALL, family, tasks, settings)
+    steps: list[RolloutStep] = []
+    observed = evaluate.rollout(agent, SMALL, family, tasks, settings, observer=steps.append)
+    assert np.array_equal(plain.rewards, observed.rewards)
+    assert np.array_equal(plain.episode_returns, observed.episode_returns)
+    T = family.trial_length
+    assert [(s.seed_index, s.seed, s.t) for s in steps] == [
+        (i, seed, t) for i, seed in enumerate((0, 1)) for t in range(T)
+    ]
+    for s in steps:
+        assert np.array_equal(s.rewards, plain.rewards[s.seed_index, :, s.t])
+        if s.t > 0:  # memory before act is the memory the previous step's act returned
+            prev = steps[steps.index(s) - 1]
+            assert s.memory is prev.next_memory
+            assert np.array_equal(s.obs["prev_action"].argmax(axis=1), prev.actions)
 
 
 @pytest.mark.parametrize(
@@ -277,19 +336,19 @@ def test_cli_appends_rows_with_the_documented_columns_and_plots(tmp_path, capsys
     assert P.main(argv) == 0
     out = capsys.readouterr().out
     assert "posterior_mean" in out and "control" in out and "agreement" in out
-    df = pd.read_csv(tmp_path / P.PROBE_FILE)
-    assert list(df.columns) == P.PROBE_COLUMNS
+    df = pd.read_csv(tmp_path / probe_report.PROBE_FILE)
+    assert list(df.columns) == probe_report.PROBE_COLUMNS
     assert list(df.target) == ["posterior_mean", "alpha", "beta", "all"]
     assert (df.n_tasks == 100).all() and (df.n_fit_trials + df.n_test_trials == df.n_trials).all()
     assert (
         df.command[0].startswith("python -m metarl_bench.probe --agent") and df.version[0] == metarl_bench.__version__
     )
     assert (df.r2 > 0.99).all() and (df.control_r2.abs() < 0.1).all() and (df.agreement < 1).all()
-    for column in P.PROBE_COLUMNS:  # the schema is documented where the module says it is
-        assert column in P.__doc__, column
-    assert (tmp_path / P.PROBE_DIR / f"{SMALL}__{LearnerAgent.name}.png").stat().st_size > 0
-    curves = pd.read_csv(tmp_path / P.PROBE_DIR / f"{SMALL}__{LearnerAgent.name}.csv")
+    for column in probe_report.PROBE_COLUMNS:  # the schema is documented where the module says it is
+        assert column in probe_report.__doc__, column
+    assert (tmp_path / probe_report.PROBE_DIR / f"{SMALL}__{LearnerAgent.name}.png").stat().st_size > 0
+    curves = pd.read_csv(tmp_path / probe_report.PROBE_DIR / f"{SMALL}__{LearnerAgent.name}.csv")
     assert len(curves) == 20 and {"r2_alpha", "control_r2_alpha", "agreement"} <= set(curves.columns)
     assert P.main(argv + ["--no-control"]) == 0  # a second run appends
-    df2 = pd.read_csv(tmp_path / P.PROBE_FILE)
+    df2 = pd.read_csv(tmp_path / probe_report.PROBE_FILE)
     assert len(df2) == 8 and df2.control_r2.iloc[4:].isna().all()
