@@ -34,7 +34,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.vec_env import VecEnv
 from tqdm.auto import tqdm
 
-from metarl_bench.agent import Agent, Obs, UnsupportedFamilyError, fresh_rng
+from metarl_bench.agent import Agent, CheckpointError, Obs, UnsupportedFamilyError, fresh_rng
 from metarl_bench.family import Arrays, TaskFamily
 from metarl_bench.seeding import train_rng
 from metarl_bench.trial import OBS_KEYS, TrialEnv
@@ -287,18 +287,30 @@ class RL2Agent(Agent):
             with zipfile.ZipFile(path) as zf:
                 meta = json.loads(zf.read(META_FILE))
         except (OSError, zipfile.BadZipFile, KeyError, ValueError) as exc:
-            raise ValueError(f"{path} is not an rl2 checkpoint ({type(exc).__name__}: {exc})") from None
-        if meta.get("agent") != "rl2":
-            raise ValueError(f"{path} is a checkpoint of agent {meta.get('agent')!r}, not 'rl2'")
+            raise CheckpointError(
+                f"{path} is not an rl2 checkpoint: expected a zip saved by RL2Agent.save with our record "
+                f"{META_FILE!r} inside ({type(exc).__name__})"
+            ) from None
+        if not isinstance(meta, dict) or meta.get("agent") != "rl2":
+            agent = meta.get("agent") if isinstance(meta, dict) else None
+            raise CheckpointError(f"{path} is a checkpoint of agent {agent!r}, not 'rl2'")
+        missing = {"trained_on", "train_steps", "spaces", "config"} - set(meta)
+        if missing:
+            raise CheckpointError(f"{path} is not a complete rl2 checkpoint: its record lacks {sorted(missing)}")
         return meta
 
     def load_weights(self, path: str | Path, expect_env: str | None = None, device: str = "cpu") -> None:
         """Replace this agent's model by the checkpoint's; on any error nothing changes."""
         meta = self.read_meta(path)
         if expect_env is not None and meta["trained_on"] != expect_env:
-            raise ValueError(f"{path} was trained on {meta['trained_on']!r}, not on {expect_env!r}")
+            raise CheckpointError(f"{path} was trained on {meta['trained_on']!r}, not on {expect_env!r}")
         self._check_spaces(meta["spaces"]["num_actions"], meta["spaces"]["obs_shape"], what=f"checkpoint {path}")
-        model = RecurrentPPO.load(path, device=device)
+        try:
+            model = RecurrentPPO.load(path, device=device)
+        except Exception as exc:  # SB3 raises many types for a damaged archive; the run must fail, named
+            raise CheckpointError(
+                f"{path} has our rl2 record but its SB3 model cannot be loaded ({type(exc).__name__})"
+            ) from None
         self.model, self.trained_on, self.train_steps = model, meta["trained_on"], int(meta["train_steps"])
 
     @classmethod
@@ -316,6 +328,11 @@ class RL2Agent(Agent):
                 f"plays {self.family.describe()} ({mine['num_actions']} actions, shape {tuple(mine['obs_shape'])}); "
                 "an LSTM policy cannot change its action space"
             )
+
+    @property
+    def device(self) -> str:
+        """The torch device the model lives on (what the row records)."""
+        return "cpu" if self.model is None else str(self.model.device)
 
     def _require_model(self) -> RecurrentPPO:
         if self.model is None:

@@ -45,7 +45,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from metarl_bench.agent import Agent, Obs, UnsupportedFamilyError, fresh_rng
+from metarl_bench.agent import Agent, CheckpointError, Obs, UnsupportedFamilyError, fresh_rng
 from metarl_bench.family import Arrays, TaskFamily
 from metarl_bench.registry import get_spec
 from metarl_bench.seeding import train_rng
@@ -622,14 +622,17 @@ class VSMLAgent(Agent):
         try:
             record = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as exc:  # torch raises many types for a foreign or broken file
-            raise ValueError(f"{path} is not a vsml checkpoint ({type(exc).__name__}: {exc})") from None
+            raise CheckpointError(
+                f"{path} is not a vsml checkpoint: expected a torch file saved by VSMLAgent.save "
+                f"(a dict of tensors and our record) ({type(exc).__name__})"
+            ) from None
         if not isinstance(record, dict) or "agent" not in record:
-            raise ValueError(f"{path} is not a vsml checkpoint (no agent record)")
+            raise CheckpointError(f"{path} is not a vsml checkpoint (no agent record)")
         if record["agent"] != "vsml":
-            raise ValueError(f"{path} is a checkpoint of agent {record['agent']!r}, not 'vsml'")
+            raise CheckpointError(f"{path} is a checkpoint of agent {record['agent']!r}, not 'vsml'")
         missing = {"format", "config", "obs_dim", "trained_on", "train_steps", "theta"} - set(record)
         if missing or record["format"] != CHECKPOINT_FORMAT:
-            raise ValueError(
+            raise CheckpointError(
                 f"{path} is not a vsml checkpoint of format {CHECKPOINT_FORMAT} (missing {sorted(missing)})"
             )
         return record
@@ -638,17 +641,20 @@ class VSMLAgent(Agent):
         """Take the checkpoint's parameters and config; on any error nothing changes."""
         record = self.read_checkpoint(path)
         if expect_env is not None and record["trained_on"] != expect_env:
-            raise ValueError(f"{path} was trained on {record['trained_on']!r}, not on {expect_env!r}")
+            raise CheckpointError(f"{path} was trained on {record['trained_on']!r}, not on {expect_env!r}")
         if record["obs_dim"] != _obs_dim(self.family):
             raise UnsupportedFamilyError(
                 f"checkpoint {path} reads observations of {record['obs_dim']} entries, but "
                 f"{self.family.describe()} gives {_obs_dim(self.family)} (any number of arms is fine)"
             )
-        cfg = VSMLConfig(**record["config"])
+        try:
+            cfg = VSMLConfig(**record["config"])
+        except (TypeError, ValueError) as exc:
+            raise CheckpointError(f"{path} holds a vsml config this version cannot read ({exc})") from None
         net = VSMLNet(cfg, record["obs_dim"])
         theta = record["theta"].float()
         if theta.shape != (net.num_params,):
-            raise ValueError(f"{path} holds {tuple(theta.shape)} parameters, its config needs ({net.num_params},)")
+            raise CheckpointError(f"{path} holds {tuple(theta.shape)} parameters, its config needs ({net.num_params},)")
         self.cfg, self.config, self.net, self.theta = cfg, asdict(cfg), net, theta
         self.trained_on, self.train_steps = record["trained_on"], int(record["train_steps"])
         self.generations, self.metrics = int(record.get("generations", 0)), dict(record.get("metrics", {}))

@@ -22,6 +22,12 @@ from metarl_bench.family import Arrays, TaskFamily
 Obs = dict[str, np.ndarray]
 
 
+class CheckpointError(ValueError):
+    """A checkpoint file that is corrupt, of another agent, or made for another distribution.
+    The run fails (it is never reported as skipped); the message names the file and what was
+    expected."""
+
+
 class UnsupportedFamilyError(ValueError):
     """An agent declared that it does not play this family (e.g. a bandit algorithm on a
     gridworld).  A sweep reports such a pair as *skipped*; every other error fails the run."""

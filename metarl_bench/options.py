@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -91,12 +92,52 @@ def add_common_arguments(
     p.add_argument(
         "--retrain", action="store_true", help="train learning agents instead of loading shipped checkpoints"
     )
-    p.add_argument("--device", default="cpu", help="torch device for learning agents (cpu, cuda)")
+    p.add_argument("--device", default="cpu", help="torch device for learning agents: cpu, cuda, cuda:N, auto")
     p.add_argument(
         "--threads", type=positive_int, default=1, help="torch CPU threads (default 1: fastest for small models)"
     )
     p.add_argument("--results", default="results", help="results folder (default: results)")
     p.add_argument("--no-save", action="store_true", help="print only; write no rows or curves")
+
+
+def check_device(name: str) -> str:
+    """The torch device ``name`` resolved and checked before any work: ``cpu``, ``cuda[:N]``
+    (refused where CUDA is absent, never a silent fallback) or ``auto`` (cuda if present)."""
+    if name == "cpu":
+        return name
+    import torch
+
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError):
+        raise ValueError(f"--device {name!r} is not a torch device; use cpu, cuda, cuda:N or auto") from None
+    if device.type != "cuda":
+        raise ValueError(f"--device {name!r}: the learning agents run on cpu or cuda; use cpu, cuda, cuda:N or auto")
+    if not torch.cuda.is_available():
+        raise ValueError(
+            f"--device {name!r}: torch sees no CUDA device here (torch.cuda.is_available() is False); "
+            "use --device cpu, or --device auto to take a GPU only where there is one"
+        )
+    if device.index is not None and device.index >= torch.cuda.device_count():
+        raise ValueError(f"--device {name!r}: only {torch.cuda.device_count()} CUDA device(s) here")
+    return name
+
+
+def check_writable(folder: Path) -> None:
+    """Refuse a results folder that cannot take our files, before any work: a path that is
+    a file, or a folder where a file cannot be created."""
+    if folder.exists() and not folder.is_dir():
+        raise ValueError(f"--results {str(folder)!r} is a file, not a folder")
+    existing = next((p for p in (folder, *folder.parents) if p.exists()), Path("."))
+    if not existing.is_dir():
+        raise ValueError(f"--results {str(folder)!r}: {str(existing)!r} is a file, not a folder")
+    try:  # os.access is not enough: root passes it everywhere, a read-only mount does not
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as exc:
+        raise ValueError(f"--results {str(folder)!r} is not writable ({exc.strerror}: {str(existing)!r})") from None
 
 
 def parse_common(args: argparse.Namespace, command: str) -> CommonOptions:
@@ -105,13 +146,16 @@ def parse_common(args: argparse.Namespace, command: str) -> CommonOptions:
     envs = resolve_envs(args.env)
     if args.train_env:
         get_spec(args.train_env)  # exactly one distribution (a suite or a list would fail every run)
+    device = check_device(args.device)
+    if not args.no_save:
+        check_writable(Path(args.results))
     train = TrainOptions(
         train_env=args.train_env,
         train_steps=args.train_steps,
         train_seed=args.train_seed,
         retrain=args.retrain,
         save_checkpoint=getattr(args, "save_checkpoint", False),
-        device=args.device,
+        device=device,
         threads=args.threads,
     )
     return CommonOptions(

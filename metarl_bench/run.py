@@ -76,6 +76,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        return _run(parser, args)
+    except KeyboardInterrupt:  # rows are appended whole, one per finished run: nothing is half-written
+        print(f"{parser.prog}: interrupted; rows of finished runs are kept, nothing is half-written", file=sys.stderr)
+        return 130
+
+
+def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    try:
         import_plugins(args.imports)
         if args.list:
             print(_listing())
@@ -111,6 +119,9 @@ def main(argv: list[str] | None = None) -> int:
     import pandas as pd
 
     print(leaderboard.format_table(pd.DataFrame(report.rows)))
+    if options.save and report.rows:
+        curves = options.results / "curves"
+        print(f"wrote {len(report.rows)} row(s) to {board}; curves and plots to {curves}/")
     if report.failed:
         print(report.summary(), file=sys.stderr)
         return 1

@@ -180,7 +180,8 @@ def evaluate_run(spec: RunSpec) -> tuple[dict[str, Any], Evaluation]:
         **train,
         "env_spec": env_spec_json(spec.env, agent.family.params),
         "agent_config": json.dumps(agent.config, sort_keys=True, default=str),
-        **provenance(threads=o.threads, device=o.device if agent.learns else None),
+        # the device the agent actually ran on, as the agent reports it
+        **provenance(threads=o.threads, device=str(getattr(agent, "device", o.device)) if agent.learns else None),
         "run_id": uuid.uuid4().hex,
         "run_config": spec.run_config,
     }
