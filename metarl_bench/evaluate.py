@@ -30,8 +30,8 @@ import numpy as np
 
 from metarl_bench.agent import Agent, Obs
 from metarl_bench.family import TaskFamily
-from metarl_bench.reference import NO_REFERENCE
-from metarl_bench.registry import get_spec, make_agent
+from metarl_bench.reference import NO_REFERENCE, RandomAgent
+from metarl_bench.registry import get_spec
 from metarl_bench.seeding import eval_agent_rng, eval_noise_rng, eval_task_rng
 from metarl_bench.stats import bootstrap_ci, mean
 from metarl_bench.trial import TrialEnv
@@ -183,7 +183,7 @@ def _references(name: str, settings: EvalSettings, params_key: str) -> Reference
     random_ret = family.random_return(tasks)
     random_curve = None
     if random_ret is None:
-        random_roll = rollout(make_agent("random", family), name, family, tasks, settings)
+        random_roll = rollout(RandomAgent(family), name, family, tasks, settings)
         random_ret, random_curve = random_roll.task_returns, random_roll.rewards.mean(axis=(0, 1))
     T = family.trial_length
     if random_curve is None:
