@@ -25,6 +25,7 @@ class BayesOptimalAgent(Agent):
     """
 
     name = "bayes"
+    is_reference = True
 
     def __init__(self, family: TaskFamily, **config: Any):
         super().__init__(family, **config)

@@ -64,6 +64,21 @@ class RL2Config:
     deterministic: bool = False  # act by sampling (the trained policy), or by argmax
 
 
+@dataclass(frozen=True)
+class LinearDecay:
+    """Learning rate ``initial * progress_remaining``.  A module-level class, not a lambda:
+    SB3 pickles the schedule into its checkpoints, and a class pickles by its import path."""
+
+    initial: float
+
+    def __call__(self, progress_remaining: float) -> float:
+        return self.initial * progress_remaining
+
+
+def learning_rate(cfg: RL2Config) -> float | LinearDecay:
+    return LinearDecay(cfg.learning_rate) if cfg.lr_decay else cfg.learning_rate
+
+
 def flatten_obs(obs: Obs) -> np.ndarray:
     """The RL² Dict observation as one float32 vector per trial (faster than a Dict policy)."""
     return np.concatenate([obs[k].reshape(len(obs[k]), -1) for k in OBS_KEYS], axis=1).astype(np.float32)
@@ -181,7 +196,7 @@ class RL2Agent(Agent):
         self.model = RecurrentPPO(
             "MlpLstmPolicy",
             venv,
-            learning_rate=(lambda left: cfg.learning_rate * left) if cfg.lr_decay else cfg.learning_rate,
+            learning_rate=learning_rate(cfg),
             n_steps=n_steps,
             batch_size=n_steps * min(cfg.trials_per_minibatch, cfg.n_envs),
             n_epochs=cfg.n_epochs,
@@ -305,8 +320,16 @@ class RL2Agent(Agent):
         if expect_env is not None and meta["trained_on"] != expect_env:
             raise CheckpointError(f"{path} was trained on {meta['trained_on']!r}, not on {expect_env!r}")
         self._check_spaces(meta["spaces"]["num_actions"], meta["spaces"]["obs_shape"], what=f"checkpoint {path}")
+        # The schedule is rebuilt from our record, not unpickled: checkpoints made before the
+        # one-namespace layout pickled a lambda of the old top-level module ``baselines.rl2``.
         try:
-            model = RecurrentPPO.load(path, device=device)
+            schedule = learning_rate(RL2Config(**meta["config"]))
+        except (TypeError, ValueError) as exc:
+            raise CheckpointError(f"{path} holds an rl2 config this version cannot read ({exc})") from None
+        try:
+            model = RecurrentPPO.load(
+                path, device=device, custom_objects={"learning_rate": schedule, "lr_schedule": schedule}
+            )
         except Exception as exc:  # SB3 raises many types for a damaged archive; the run must fail, named
             raise CheckpointError(
                 f"{path} has our rl2 record but its SB3 model cannot be loaded ({type(exc).__name__})"

@@ -40,6 +40,8 @@ class Agent(ABC):
         name: the registry name (set by subclasses).
         privileged: True only for reference agents that are told the task (the oracle);
             the evaluator passes ``tasks`` to ``reset`` for these and for no one else.
+        is_reference: True for the Bayes reference (``bayes``): like the privileged oracle
+            it is a yardstick, not a contestant, and ``leaderboard --best`` leaves it out.
         learns: True when ``fit`` meta-trains (the CLI then reports training cost).
         transfers_across_spaces: True when an agent meta-trained on one family can play a
             family with another number of actions (VSML's shared per-weight LSTMs can; an
@@ -48,6 +50,7 @@ class Agent(ABC):
 
     name: str = "agent"
     privileged: bool = False
+    is_reference: bool = False
     learns: bool = False
     transfers_across_spaces: bool = False
 

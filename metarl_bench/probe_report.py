@@ -45,8 +45,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from metarl_bench.csvfile import Schema, append_csv, read_csv
 from metarl_bench.evaluate import EvalSettings
-from metarl_bench.leaderboard import append_csv, read_csv
 from metarl_bench.probe_analysis import ProbeReport
 
 PROBE_FILE = "probes.csv"
@@ -63,6 +63,7 @@ PROBE_COLUMNS = [
     "train_env", "checkpoint", "env_spec", "agent_config",
     "device", "threads", "version", "commit", "command", "timestamp", "wall_s", "run_id",
 ]  # fmt: skip
+PROBE_SCHEMA = Schema("probe", tuple(PROBE_COLUMNS), required=frozenset(["agent", "env", "target", "run_id"]))
 
 
 def report_rows(report: ProbeReport, settings: EvalSettings, extra: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -119,13 +120,13 @@ def report_rows(report: ProbeReport, settings: EvalSettings, extra: Mapping[str,
 
 
 def read_probes(path: str | Path) -> pd.DataFrame:
-    """``probes.csv`` as a DataFrame (empty if absent); LeaderboardError if it does not fit the schema."""
-    return read_csv(path, PROBE_COLUMNS, "probe")
+    """``probes.csv`` as a DataFrame (empty if absent); CSVSchemaError if any line does not fit."""
+    return read_csv(path, PROBE_SCHEMA)
 
 
 def append_rows(path: str | Path, rows: Iterable[Mapping[str, Any]]) -> int:
     """Atomically append schema rows to ``path`` (the leaderboard's lock, temp file, fsync, rename)."""
-    return append_csv(path, rows, PROBE_COLUMNS, read_probes)
+    return append_csv(path, rows, PROBE_SCHEMA)
 
 
 def curves(report: ProbeReport) -> pd.DataFrame:

@@ -12,9 +12,12 @@ from metarl_bench import leaderboard
 from metarl_bench.leaderboard import COLUMNS, LeaderboardError, append_rows, read
 
 
-def make_row(agent: str = "a", env: str = "e", score: float = 1.0) -> dict:
+def make_row(agent: str = "a", env: str = "e", score: float = 1.0, train_env: str = "") -> dict:
+    """A row that fits the schema: required fields filled, numbers where numbers go."""
     row = {c: "" for c in COLUMNS}
-    row.update(agent=agent, env=env, score=score, n_tasks=10, seeds="0;1")
+    row.update({c: 0.0 for c in leaderboard.NUMERIC})
+    row.update(agent=agent, env=env, score=score, n_tasks=10, seeds="0;1", bayes_method="exact", env_spec="{}",
+               version="0", command="test", timestamp="2026-01-01T00:00:00+00:00", run_id="r", train_env=train_env)
     return row
 
 
@@ -40,8 +43,8 @@ def test_eight_processes_appending_fifty_rows_each_lose_none(tmp_path):
 
 KILLED_WRITER = """
 import sys
-from metarl_bench.leaderboard import COLUMNS, append_rows
-row = {c: "x" * 200 for c in COLUMNS}
+from metarl_bench.leaderboard import COLUMNS, NUMERIC, append_rows
+row = {c: 1.5 if c in NUMERIC else "x" * 200 for c in COLUMNS}
 i = 0
 while True:
     append_rows(sys.argv[1], [dict(row, agent=str(i))] * 50)
@@ -83,7 +86,7 @@ def test_a_corrupt_file_is_never_overwritten(tmp_path):
         append_rows(path, [make_row()])
     assert path.read_text() == "this,is\nnot,a leaderboard\n"
     path.write_bytes(b"\xff\xfe\x00garbage")
-    with pytest.raises(LeaderboardError, match="not a readable"):
+    with pytest.raises(LeaderboardError, match="not UTF-8"):
         read(path)
 
 
@@ -93,6 +96,11 @@ def test_best_per_env_and_the_command(tmp_path, capsys):
     append_rows(path, [make_row("x", "bernoulli-k5-h100", 70.0), make_row("y", "bernoulli-k5-h100", 60.0)])
     best = leaderboard.best_per_env(read(path))
     assert dict(zip(best.env, best.agent, strict=True)) == {"bernoulli-k2-h100": "y", "bernoulli-k5-h100": "x"}
+    append_rows(path, [make_row("oracle", "bernoulli-k2-h100", 111.0), make_row("bayes", "bernoulli-k2-h100", 100.0)])
+    best = leaderboard.best_per_env(read(path))  # the references are yardsticks, not contestants
+    assert dict(zip(best.env, best.agent, strict=True)) == {"bernoulli-k2-h100": "y", "bernoulli-k5-h100": "x"}
+    best = leaderboard.best_per_env(read(path), include_references=True)
+    assert best.set_index("env").agent["bernoulli-k2-h100"] == "oracle"
     assert leaderboard.main(["--results", str(tmp_path), "--best", "--env", "bernoulli-k5-h100"]) == 0
     out = capsys.readouterr().out
     assert "bernoulli-k5-h100" in out and "bernoulli-k2-h100" not in out
@@ -105,3 +113,72 @@ def test_round_trip_keeps_types(tmp_path):
     append_rows(path, [make_row(score=12.5)])
     df = pd.read_csv(path)
     assert list(df.columns) == COLUMNS and df.score.iloc[0] == 12.5
+
+
+def _board(tmp_path, n: int = 3) -> tuple:
+    path = tmp_path / "leaderboard.csv"
+    append_rows(path, [make_row("x", "bernoulli-k2-h100", float(i)) for i in range(n)])
+    return path, path.read_bytes()
+
+
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (lambda b: b[: b.rindex(b"r,") + 1], "ends inside a row"),  # cut inside an unquoted field
+        (lambda b: b + b"garbage line\n", "1 fields where the header has"),  # an appended line
+        (lambda b: b + b"x,bernoulli-k2-h100" + b"," * (len(COLUMNS) - 2) + b"\n", "required field"),
+        (lambda b: b.replace(b",exact,", b",exact,,", 1), "fields where the header has"),  # a shifted row
+        (lambda b: b.replace(b"0;1,10,", b"0;1,ten,", 1), "'n_tasks' must be a number"),
+        (lambda b: b + b"\xff\xfe\n", "not UTF-8"),
+    ],
+    ids=["cut", "garbage-line", "empty-required", "extra-field", "non-numeric", "non-utf8"],
+)
+def test_a_damaged_file_is_refused_by_name_and_left_byte_identical(tmp_path, damage, message):
+    path, good = _board(tmp_path)
+    bad = damage(good)
+    path.write_bytes(bad)
+    with pytest.raises(LeaderboardError, match=message):
+        read(path)
+    with pytest.raises(LeaderboardError, match="line"):
+        append_rows(path, [make_row()])
+    assert path.read_bytes() == bad
+
+
+def test_the_reader_command_refuses_a_damaged_file_with_exit_2(tmp_path, capsys):
+    path, good = _board(tmp_path)
+    path.write_bytes(good + b"garbage line\n")
+    assert leaderboard.main(["--results", str(tmp_path), "--best"]) == 2
+    err = capsys.readouterr().err
+    assert "line 5" in err and len(err.strip().splitlines()) == 1
+    assert path.read_bytes() == good + b"garbage line\n"
+
+
+def test_an_append_keeps_the_files_mode_and_a_new_file_gets_the_umask(tmp_path):
+    path = tmp_path / "leaderboard.csv"
+    old = os.umask(0o022)
+    try:
+        append_rows(path, [make_row()])
+        assert os.stat(path).st_mode & 0o777 == 0o644
+        os.chmod(path, 0o664)
+        append_rows(path, [make_row()])
+        assert os.stat(path).st_mode & 0o777 == 0o664
+    finally:
+        os.umask(old)
+
+
+def test_the_reader_shows_the_newest_row_per_agent_train_env_env_by_default(tmp_path, capsys):
+    path = tmp_path / "leaderboard.csv"
+    append_rows(path, [make_row("x", "bernoulli-k2-h100", 10.25), make_row("x", "bernoulli-k2-h100", 20.25)])
+    append_rows(path, [make_row("x", "bernoulli-k2-h100", 30.25, train_env="bernoulli-k5-h100")])
+    newest = leaderboard.newest(read(path))
+    assert sorted(newest.score) == [20.25, 30.25]  # one row per (agent, train_env, env), the last written
+    assert leaderboard.main(["--results", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "train_env" in out and "20.25" in out and "10.25" not in out
+    assert leaderboard.main(["--results", str(tmp_path), "--all"]) == 0
+    assert "10.25" in capsys.readouterr().out
+
+
+def test_the_reader_refuses_a_missing_results_folder(tmp_path, capsys):
+    assert leaderboard.main(["--results", str(tmp_path / "nowhere")]) == 2
+    assert "not a folder" in capsys.readouterr().err

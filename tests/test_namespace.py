@@ -83,4 +83,16 @@ def test_a_normal_install_into_a_fresh_virtual_environment(tmp_path):
         [python, "-c", "import metarl_bench; print(metarl_bench.__file__)"], cwd=tmp_path, text=True
     )
     assert where.startswith(str(site)), where
-    assert_builtins_listed(listing(python, decoy_folder(tmp_path / "project")))
+    project = decoy_folder(tmp_path / "project")
+    assert_builtins_listed(listing(python, project))
+    # The shipped checkpoints load from the installed package, in any working folder.
+    load = (
+        "import metarl_bench\n"
+        "for name in ('rl2', 'vsml'):\n"
+        "    family = metarl_bench.make_family('bernoulli-k2-h100')\n"
+        "    agent = metarl_bench.make_agent(name, family)\n"
+        "    print(name, agent.prepare(train_family=family, train_env='bernoulli-k2-h100')['checkpoint'])\n"
+    )
+    result = subprocess.run([python, "-c", load], cwd=project, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "rl2 bernoulli-k2-h100.zip" in result.stdout and "vsml bernoulli-k2-h100.pt" in result.stdout

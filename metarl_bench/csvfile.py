@@ -1,0 +1,153 @@
+"""Results CSV files (leaderboard, probes): validated on every read, appended atomically.
+
+A file is read only if every line fits its schema: the header holds the schema's columns,
+every record has as many fields as the header, numeric columns parse, required fields are
+filled, the bytes are UTF-8 and the file ends with a newline (a file cut inside its last
+field would otherwise look whole).  Anything else raises :class:`CSVSchemaError` naming the
+line, and no byte of the file is changed: the next append refuses it too, so a broken line
+never becomes a permanent row.
+
+``append_csv`` takes an inter-process lock (``filelock``), reads and validates the current
+file, validates the new rows, writes old plus new rows to a temporary file in the same
+folder, fsyncs it and renames it over the original, keeping the original's permission bits
+(a new file gets the user's umask).  Concurrent writers never lose each other's rows, and a
+writer killed at any moment leaves either the old or the new file.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import os
+import stat
+import tempfile
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from filelock import FileLock
+
+
+class CSVSchemaError(ValueError):
+    """A results CSV that does not fit its schema, or rows that do not; the file is left as it was."""
+
+
+@dataclass(frozen=True)
+class Schema:
+    """The columns of one kind of results CSV, in order, and what each must hold."""
+
+    what: str  # "leaderboard", "probe": named in messages
+    columns: tuple[str, ...]
+    added: Mapping[str, Any] = field(default_factory=dict)  # introduced later: value in older files
+    numeric: frozenset[str] = frozenset()  # empty or a number
+    required: frozenset[str] = frozenset()  # never empty
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _check_record(where: str, record: Mapping[str, Any], schema: Schema) -> None:
+    for column in schema.required:
+        value = record.get(column)
+        if value is None or (isinstance(value, float) and math.isnan(value)) or str(value) == "":
+            raise CSVSchemaError(f"{where}: required field {column!r} is empty")
+    for column in schema.numeric:
+        value = record.get(column)
+        if value is None or isinstance(value, (int, float)) or value == "":
+            continue
+        if not _is_number(str(value)):
+            raise CSVSchemaError(f"{where}: {column!r} must be a number or empty, got {str(value)[:40]!r}")
+
+
+def validate_text(path: Path, data: bytes, schema: Schema) -> None:
+    """Raise CSVSchemaError naming the first line of ``data`` that does not fit ``schema``."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise CSVSchemaError(f"{path} line {line}: bytes that are not UTF-8 ({exc.reason})") from None
+    if not text.endswith("\n"):
+        line = text.count("\n") + 1
+        raise CSVSchemaError(f"{path} line {line}: the file ends inside a row (cut short?); it must end with a newline")
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    try:
+        header = next(reader)
+        missing = [c for c in schema.columns if c not in header and c not in schema.added]
+        if missing:
+            raise CSVSchemaError(f"{path} lacks {schema.what} columns {missing}")
+        if len(set(header)) != len(header):
+            raise CSVSchemaError(f"{path} line 1: repeated column names in the header")
+        for fields in reader:
+            where = f"{path} line {reader.line_num}"
+            if len(fields) != len(header):
+                raise CSVSchemaError(
+                    f"{where}: {len(fields)} fields where the header has {len(header)} (a cut or inserted line?)"
+                )
+            _check_record(where, dict(zip(header, fields, strict=True)), schema)
+    except csv.Error as exc:
+        raise CSVSchemaError(f"{path} line {reader.line_num}: not valid CSV ({exc})") from None
+
+
+def read_csv(path: str | Path, schema: Schema) -> pd.DataFrame:
+    """The file as a DataFrame in the schema's column order (empty if absent); CSVSchemaError
+    if any line does not fit.  Columns in ``schema.added`` missing from an older file get
+    their default (and are written on its next append)."""
+    path = Path(path)
+    if not path.exists():
+        return pd.DataFrame(columns=list(schema.columns))
+    if not path.is_file():
+        raise CSVSchemaError(f"{path} is not a file")
+    validate_text(path, path.read_bytes(), schema)
+    df = pd.read_csv(path, keep_default_na=True)
+    for column, value in schema.added.items():
+        if column not in df.columns:
+            df[column] = value
+    columns = list(schema.columns)
+    return df[columns + [c for c in df.columns if c not in columns]]
+
+
+def _new_file_mode() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+def append_csv(path: str | Path, rows: Iterable[Mapping[str, Any]], schema: Schema) -> int:
+    """Append ``rows`` (dicts with exactly the schema's keys) so that no row is lost or half-written."""
+    rows = [dict(r) for r in rows]
+    for i, r in enumerate(rows):
+        unknown, missing = set(r) - set(schema.columns), set(schema.columns) - set(r)
+        if unknown or missing:
+            raise CSVSchemaError(
+                f"row does not fit the {schema.what} schema: unknown {sorted(unknown)}, missing {sorted(missing)}"
+            )
+        _check_record(f"new {schema.what} row {i + 1}", r, schema)
+    if not rows:
+        return 0
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(path) + ".lock", timeout=120):
+        old = read_csv(path, schema)
+        mode = stat.S_IMODE(path.stat().st_mode) if path.exists() else _new_file_mode()
+        new = pd.DataFrame(rows, columns=list(schema.columns))
+        df = new if old.empty else pd.concat([old, new], ignore_index=True)
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".csv", dir=path.parent)
+        try:
+            with os.fdopen(fd, "w", newline="") as f:
+                df.to_csv(f, index=False, float_format="%.6g")
+                f.flush()
+                os.fchmod(f.fileno(), mode)
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    return len(rows)
