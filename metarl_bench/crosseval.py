@@ -18,7 +18,6 @@ writes ``results/crosseval.csv`` (long format, one row per cell) and ``results/c
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -26,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from metarl_bench import leaderboard
+from metarl_bench.options import CommandParser
 from metarl_bench.registry import UnknownNameError, get_agent_factory, make_family, resolve_agents, resolve_envs
 
 CSV_FILE = "crosseval.csv"
@@ -101,8 +101,8 @@ def plot(cells: pd.DataFrame, path: str | Path) -> Path:
     return path
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m metarl_bench.crosseval", description=__doc__.split("\n")[0])
+def build_parser() -> CommandParser:
+    parser = CommandParser(prog="python -m metarl_bench.crosseval", description=__doc__.split("\n")[0])
     parser.add_argument("--agent", required=True, help="learning agent(s), comma list")
     parser.add_argument("--train-env", required=True, help="training distribution(s), suite or comma list")
     parser.add_argument("--env", required=True, help="test distribution(s), suite or comma list")
@@ -111,18 +111,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     try:
         agents, train_envs, envs = resolve_agents(args.agent), resolve_envs(args.train_env), resolve_envs(args.env)
     except UnknownNameError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return parser.fail(exc)
     folder = Path(args.results)
     try:
         rows = leaderboard.read(folder / leaderboard.LEADERBOARD_FILE)
     except leaderboard.LeaderboardError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return parser.fail(exc)
     cells = table(rows, agents, train_envs, envs)
     folder.mkdir(parents=True, exist_ok=True)
     cells.to_csv(folder / CSV_FILE, index=False, float_format="%.6g")

@@ -11,7 +11,6 @@ new file) and keeps the file's permissions.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import Any
 import pandas as pd
 
 from metarl_bench.csvfile import CSVSchemaError, Schema, append_csv, read_csv
+from metarl_bench.options import CommandParser
 
 # The schema, in order (documented in results/README.md).  Tools may rely on these names.
 COLUMNS = [
@@ -111,8 +111,8 @@ def format_table(df: pd.DataFrame, columns: list[str] = SUMMARY) -> str:
     return "\n".join([table, *(f"{env}: {note}" for env, note in zip(notes.env, notes.score_note, strict=True))])
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m metarl_bench.leaderboard", description=__doc__.split("\n")[0])
+def build_parser() -> CommandParser:
+    parser = CommandParser(prog="python -m metarl_bench.leaderboard", description=__doc__.split("\n")[0])
     parser.add_argument("--results", default="results", help="results folder (default: results)")
     parser.add_argument("--agent", help="only these agents (comma list)")
     parser.add_argument("--env", help="only these distributions (name, suite or comma list)")
@@ -142,8 +142,7 @@ def main(argv: list[str] | None = None) -> int:
 
             df = df[df["env"].isin(resolve_envs(args.env))]
     except (LeaderboardError, LookupError, ValueError) as exc:
-        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
-        return 2
+        return parser.fail(exc)
     if args.best:
         df = best_per_env(df, include_references=args.include_references)
     elif not args.all:

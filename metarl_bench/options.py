@@ -13,9 +13,22 @@ import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NoReturn
 
 from metarl_bench.evaluate import EvalSettings
 from metarl_bench.registry import get_agent_factory, get_spec, resolve_agents, resolve_envs
+
+
+class CommandParser(argparse.ArgumentParser):
+    """argparse with the suite's error convention: one line on stderr, exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+    def fail(self, exc: BaseException) -> int:
+        """Report bad input found after parsing (a name, a value, a file) the same way; returns 2."""
+        print(f"{self.prog}: error: {exc}", file=sys.stderr)
+        return 2
 
 
 def int_list(text: str) -> tuple[int, ...]:
@@ -77,13 +90,20 @@ class CommonOptions:
 
 
 def add_common_arguments(
-    p: argparse.ArgumentParser, *, default_seeds: tuple[int, ...], default_tasks: int, default_agent: str | None
+    p: argparse.ArgumentParser,
+    *,
+    default_seeds: tuple[int, ...],
+    default_tasks: int,
+    default_agent: str | None,
+    default_env: str | None,
 ) -> None:
-    """Declare the shared flags on ``p`` (``--agent`` is required when it has no default)."""
+    """Declare the shared flags on ``p`` (``--agent`` and ``--env`` are required without a default)."""
     p.add_argument(
         "--agent", default=default_agent, required=default_agent is None, help="agent name, comma list, or 'all'"
     )
-    p.add_argument("--env", default="bandits", help="distribution, suite, or comma list (see --list)")
+    p.add_argument(
+        "--env", default=default_env, required=default_env is None, help="distribution, suite, or comma list"
+    )
     p.add_argument("--seeds", type=int_list, default=default_seeds, help="evaluation seeds, e.g. 0,1,2")
     p.add_argument("--eval-tasks", type=bounded_int(2), default=default_tasks, help="held-out tasks (at least 2)")
     p.add_argument("--train-env", help="meta-train (or load the checkpoint of) learning agents on this distribution")

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from metarl_bench.evaluate import Evaluation
+from metarl_bench.options import CommandParser
 
 
 def write_curves(evaluation: Evaluation, folder: str | Path) -> Path:
@@ -102,19 +103,17 @@ def plot_episodes(env: str, folder: str | Path) -> Path | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    import argparse
 
     from metarl_bench.registry import UnknownNameError, list_families, resolve_envs
 
-    parser = argparse.ArgumentParser(prog="python -m metarl_bench.plots", description="Redraw the curve PNGs.")
+    parser = CommandParser(prog="python -m metarl_bench.plots", description="Redraw the curve PNGs.")
     parser.add_argument("--results", default="results", help="results folder (curves are in <results>/curves)")
     parser.add_argument("--env", default=None, help="distribution, suite or comma list (default: all)")
     args = parser.parse_args(argv)
     try:
         envs = resolve_envs(args.env) if args.env else list_families()
     except UnknownNameError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return parser.fail(exc)
     for env in envs:
         path = plot_env(env, Path(args.results) / "curves")  # also draws <env>__episodes.png
         if path is not None:

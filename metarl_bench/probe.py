@@ -32,6 +32,7 @@ import numpy as np
 
 from metarl_bench.agent import Agent
 from metarl_bench.options import (
+    CommandParser,
     CommonOptions,
     add_common_arguments,
     non_negative_int,
@@ -66,12 +67,14 @@ class ProbeOptions:
     control: bool = True  # probe an untrained agent of the same architecture too
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+def build_parser() -> CommandParser:
+    p = CommandParser(
         prog=PROG,
         description="Linear belief probes of an agent's memory, and agreement with the Bayes-optimal policy.",
     )
-    add_common_arguments(p, default_seeds=DEFAULT_PROBE_SEEDS, default_tasks=DEFAULT_PROBE_TASKS, default_agent=None)
+    add_common_arguments(
+        p, default_seeds=DEFAULT_PROBE_SEEDS, default_tasks=DEFAULT_PROBE_TASKS, default_agent=None, default_env=None
+    )
     p.add_argument("--fit-frac", type=float, default=0.5, help="share of the tasks the probes are fitted on")
     p.add_argument(
         "--split-seed", type=non_negative_int, default=0, help="seed of the fit/test split, CV folds and bootstrap"
@@ -108,6 +111,11 @@ def prepare_agent(name: str, env: str, options: CommonOptions, own: ProbeOptions
     return agent, {"train_env": train_env, "checkpoint": stats.get("checkpoint", "")}
 
 
+def _device(agent: Agent, requested: str) -> str | None:
+    """The device a learning agent actually runs on, as it reports it (None: not a torch agent)."""
+    return str(getattr(agent, "device", requested)) if agent.learns else None
+
+
 def run_one(name: str, env: str, options: CommonOptions, own: ProbeOptions) -> ProbeReport:
     """Probe one agent on one distribution; ``report.info`` holds the row's settings and provenance."""
     start = time.perf_counter()
@@ -124,7 +132,7 @@ def run_one(name: str, env: str, options: CommonOptions, own: ProbeOptions) -> P
         **trained,
         "env_spec": json.dumps({"id": spec.gym_id, "kwargs": agent.family.params}, sort_keys=True),
         "agent_config": json.dumps(agent.config, sort_keys=True, default=str),
-        **provenance(threads=train.threads, device=train.device if agent.learns else None),
+        **provenance(threads=train.threads, device=_device(agent, train.device)),
         "command": options.command,
         "wall_s": time.perf_counter() - start,
         "run_id": uuid.uuid4().hex,
@@ -137,31 +145,44 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parser.parse_args(argv)
     try:
+        return _probe(parser, args, argv)
+    except KeyboardInterrupt:  # rows are appended whole, one per finished run: nothing is half-written
+        print(f"{parser.prog}: interrupted; rows of finished runs are kept, nothing is half-written", file=sys.stderr)
+        return 130
+
+
+def _probe(parser: CommandParser, args: argparse.Namespace, argv: list[str]) -> int:
+    try:
         options = parse_common(args, shlex.join(["python", "-m", "metarl_bench.probe", *argv]))
         own = parse_probe(args, options)
     except (UnknownNameError, ValueError) as exc:
-        parser.print_usage(sys.stderr)
-        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
-        return 2
+        return parser.fail(exc)
     set_torch_threads(options)
     rows: list[dict[str, Any]] = []
+    failed: list[str] = []
     for env in options.envs:
         for name in options.agents:
             try:
                 report = run_one(name, env, options, own)
-            except (ValueError, RuntimeError) as exc:  # e.g. no checkpoint, an agent that cannot play env
-                print(f"error: probing {name} on {env}: {exc}", file=sys.stderr)
+            except (ValueError, RuntimeError) as exc:  # e.g. a corrupt checkpoint: reported, the others go on
+                failed.append(f"{name} on {env}: {type(exc).__name__}: {exc}")
+                print(f"{parser.prog}: failed: probing {failed[-1]}", file=sys.stderr)
                 continue
             new = report_rows(report, options.settings, report.info)
             rows += new
             if options.save:  # one append per run: a later failure loses nothing already done
                 append_rows(options.results / PROBE_FILE, new)
                 write_curves(report, options.results / PROBE_DIR)
-    if not rows:
+    if rows:
+        print(format_table(rows))
+        print(format_footer(rows))
+        if options.save:
+            print(f"wrote {len(rows)} row(s) to {options.results / PROBE_FILE}; curves and plots to "
+                  f"{options.results / PROBE_DIR}/")  # fmt: skip
+    if failed:
+        print(f"{len(failed)} probe run(s) failed:\n" + "\n".join(f"  {f}" for f in failed), file=sys.stderr)
         return 1
-    print(format_table(rows))
-    print(format_footer(rows))
-    return 0
+    return 0 if rows else 1
 
 
 if __name__ == "__main__":

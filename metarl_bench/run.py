@@ -18,16 +18,28 @@ import sys
 
 from metarl_bench import leaderboard, sweep
 from metarl_bench.evaluate import DEFAULT_EVAL_TASKS, DEFAULT_SEEDS
-from metarl_bench.options import add_common_arguments, non_negative_int, parse_common, set_torch_threads
+from metarl_bench.options import (
+    CommandParser,
+    add_common_arguments,
+    non_negative_int,
+    parse_common,
+    set_torch_threads,
+)
 from metarl_bench.provenance import command_line
 from metarl_bench.registry import UnknownNameError, list_agents, list_families, list_suites
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+def build_parser() -> CommandParser:
+    p = CommandParser(
         prog="python -m metarl_bench.run", description="Evaluate meta-RL agents against Bayes-optimal play."
     )
-    add_common_arguments(p, default_seeds=DEFAULT_SEEDS, default_tasks=DEFAULT_EVAL_TASKS, default_agent="thompson")
+    add_common_arguments(
+        p,
+        default_seeds=DEFAULT_SEEDS,
+        default_tasks=DEFAULT_EVAL_TASKS,
+        default_agent="thompson",
+        default_env="bandits",
+    )
     p.add_argument(
         "--save-checkpoint", action="store_true", help="after training, store the agent as its shipped checkpoint"
     )
@@ -82,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
-def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+def _run(parser: CommandParser, args: argparse.Namespace) -> int:
     try:
         import_plugins(args.imports)
         if args.list:
@@ -91,7 +103,7 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         options = parse_common(args, command_line())
         sweep.check_backend(args.backend, args.address)
     except (UnknownNameError, ValueError) as exc:
-        return _usage_error(parser, exc)
+        return parser.fail(exc)
     set_torch_threads(options)
 
     specs = sweep.plan_runs(options.agents, options.envs, options.settings, options.train)
@@ -104,14 +116,13 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         elif options.save:
             leaderboard.read(board)
     except leaderboard.LeaderboardError as exc:
-        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
-        return 2
+        return parser.fail(exc)
     if not specs:
         return 0
     try:
         backend = sweep.make_backend(args.backend, args.address, args.max_retries)
     except (ValueError, sweep.BackendError) as exc:
-        return _usage_error(parser, exc)
+        return parser.fail(exc)
     try:
         report = sweep.run_sweep(specs, backend, options.results if options.save else None, options.command)
     finally:
@@ -126,12 +137,6 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         print(report.summary(), file=sys.stderr)
         return 1
     return 0 if report.rows else 1
-
-
-def _usage_error(parser: argparse.ArgumentParser, exc: Exception) -> int:
-    parser.print_usage(sys.stderr)
-    print(f"{parser.prog}: error: {exc}", file=sys.stderr)
-    return 2
 
 
 if __name__ == "__main__":
