@@ -93,6 +93,7 @@ class References:
     random_curve: np.ndarray  # expected reward per step of random play
     oracle_curve: np.ndarray
     bayes_upper: float | None = None  # a value no policy can beat, where the family knows one
+    gap_ci: tuple[float, float] | None = None  # 95% CI of the per-task gap bayes - random
 
 
 @dataclass
@@ -204,7 +205,12 @@ def _references(name: str, settings: EvalSettings, params_key: str) -> Reference
         random_curve=random_curve,
         oracle_curve=np.full(T, oracle_ret.mean() / T),
         bayes_upper=upper,
+        gap_ci=None if bayes_roll is None else bootstrap_ci(_gap, bayes_roll.task_returns, random_ret),
     )
+
+
+def _gap(bayes: np.ndarray, rand: np.ndarray, axis: int = -1) -> np.ndarray:
+    return (bayes - rand).mean(axis=axis)
 
 
 def _score(agent: np.ndarray, rand: np.ndarray, bayes: np.ndarray, axis: int = -1) -> np.ndarray:
@@ -217,9 +223,15 @@ def score_note(family: TaskFamily, refs: References) -> str:
     """Why the score is left empty ('' when it is defined)."""
     if refs.bayes is None:
         return f"no score: {family.describe()} declares no Bayes reference (TaskFamily.bayes_reference)"
-    gap = float(refs.bayes.mean() - refs.random.mean())
-    if abs(gap) <= 1e-9 * max(1.0, abs(float(refs.random.mean()))):
-        return "no score: random play and the Bayes reference have the same return, so the score is undefined"
+    # The score divides by the gap between the references; where that gap cannot be told from
+    # zero on these tasks (e.g. a one-armed bandit: every policy is the same), the ratio is noise.
+    low, high = refs.gap_ci
+    if low <= 0.0:
+        gap = float(refs.bayes.mean() - refs.random.mean())
+        return (
+            f"no score: random play and the Bayes reference have the same return here (gap {gap:.3g}, "
+            f"95% CI [{low:.3g}, {high:.3g}]), so the score would divide by noise"
+        )
     return ""
 
 
