@@ -31,7 +31,6 @@ from metarl_bench.agent import Agent, Obs
 from metarl_bench.evaluate import EvalSettings, RolloutStep, held_out_tasks
 from metarl_bench.family import TaskFamily
 from metarl_bench.registry import (
-    UnknownNameError,
     get_agent_factory,
     get_spec,
     list_agents,
@@ -124,12 +123,11 @@ def untrained_control(agent: Agent, family: TaskFamily, seed: int = 0) -> tuple[
 
 
 def bayes_shadow(family: TaskFamily) -> tuple[Agent | None, str]:
-    """The ``bayes`` agent for ``family`` and its method, or (None, why not)."""
-    try:
-        agent = make_agent("bayes", family)
-    except (ValueError, UnknownNameError) as exc:
-        return None, f"no bayes agent: {exc}"
-    return agent, getattr(agent, "method", "exact")
+    """The policy of the Bayes reference ``family`` declares, and its method; or (None, why not)."""
+    reference = family.bayes_reference()
+    if reference is None:
+        return None, f"no Bayes reference: {family.describe()} declares none"
+    return reference.policy(), reference.method
 
 
 # ============================================================================ recording
