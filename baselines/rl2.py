@@ -34,7 +34,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.vec_env import VecEnv
 from tqdm.auto import tqdm
 
-from metarl_bench.agent import Agent, CheckpointError, Obs, UnsupportedFamilyError, fresh_rng
+from metarl_bench.agent import Agent, CheckpointError, Obs, UnsupportedFamilyError, checkpoint_name, fresh_rng
 from metarl_bench.family import Arrays, TaskFamily
 from metarl_bench.seeding import train_rng
 from metarl_bench.trial import OBS_KEYS, TrialEnv
@@ -226,12 +226,12 @@ class RL2Agent(Agent):
         self.train_steps = int(self.model.num_timesteps)
         return {"train_steps": self.train_steps, "train_wall_s": time.perf_counter() - start, "checkpoint": ""}
 
-    def checkpoint_path(self, train_env: str) -> Path:
-        return CHECKPOINT_DIR / f"{train_env}.zip"
+    def checkpoint_path(self, train_env: str, seed: int = 0) -> Path:
+        return CHECKPOINT_DIR / checkpoint_name(train_env, seed, ".zip")
 
     def prepare(self, train_family, train_env, budget=None, seed=0, retrain=False, device="cpu") -> dict[str, Any]:
         """Load the shipped checkpoint for ``train_env`` unless retraining is asked for."""
-        path = self.checkpoint_path(train_env)
+        path = self.checkpoint_path(train_env, seed)
         if not retrain and budget is None:
             if not path.exists():
                 raise UnsupportedFamilyError(

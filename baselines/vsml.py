@@ -45,7 +45,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from metarl_bench.agent import Agent, CheckpointError, Obs, UnsupportedFamilyError, fresh_rng
+from metarl_bench.agent import Agent, CheckpointError, Obs, UnsupportedFamilyError, checkpoint_name, fresh_rng
 from metarl_bench.family import Arrays, TaskFamily
 from metarl_bench.registry import get_spec
 from metarl_bench.seeding import train_rng
@@ -533,8 +533,8 @@ class VSMLAgent(Agent):
         same_kind = type(default) is type(self.family)
         return DEFAULT_TRAIN_ENV if same_kind and self.checkpoint_path(DEFAULT_TRAIN_ENV).exists() else env
 
-    def checkpoint_path(self, train_env: str) -> Path:
-        return CHECKPOINT_DIR / f"{train_env}.pt"
+    def checkpoint_path(self, train_env: str, seed: int = 0) -> Path:
+        return CHECKPOINT_DIR / checkpoint_name(train_env, seed, ".pt")
 
     def prepare(
         self,
@@ -546,7 +546,7 @@ class VSMLAgent(Agent):
         device: str = "cpu",
     ) -> dict[str, Any]:
         """Load the shipped checkpoint for ``train_env`` unless retraining is asked for."""
-        path = self.checkpoint_path(train_env)
+        path = self.checkpoint_path(train_env, seed)
         if not retrain and budget is None:
             if not path.exists():
                 raise UnsupportedFamilyError(

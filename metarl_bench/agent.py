@@ -112,8 +112,9 @@ class Agent(ABC):
         """The agent's memory as a (num_trials, d) float array, for belief probes."""
         raise NotImplementedError(f"agent {self.name!r} exposes no features")
 
-    def checkpoint_path(self, train_env: str) -> Path:
-        """Where the shipped checkpoint of this agent trained on ``train_env`` lives."""
+    def checkpoint_path(self, train_env: str, seed: int = 0) -> Path:
+        """Where the shipped checkpoint of this agent trained on ``train_env`` with training
+        seed ``seed`` lives (see :func:`checkpoint_name`)."""
         raise NotImplementedError(f"agent {self.name!r} ships no checkpoints")
 
     # Persistence: non-learning agents are fully described by their config.
@@ -133,6 +134,13 @@ class Agent(ABC):
         if agent != cls.name:
             raise ValueError(f"{path} holds agent {agent!r}, not {cls.name!r}")
         return cls(family, **config)
+
+
+def checkpoint_name(train_env: str, seed: int, suffix: str) -> str:
+    """``<train_env><suffix>`` for training seed 0 (the first shipped checkpoints), else
+    ``<train_env>__seed<seed><suffix>``: one file per training run, so the spread across
+    training seeds can be measured."""
+    return f"{train_env}{suffix}" if seed == 0 else f"{train_env}__seed{seed}{suffix}"
 
 
 def fresh_rng(rng: np.random.Generator) -> np.random.Generator:

@@ -31,23 +31,23 @@ COLUMNS = [
     "adapt_steps", "bayes_adapt_steps",
     "train_env", "train_steps", "train_wall_s", "checkpoint", "eval_wall_s",
     "env_spec", "agent_config", "device", "threads", "version", "commit", "command", "timestamp", "run_id",
-    "run_config", "score_note",
+    "run_config", "score_note", "train_seed",
 ]  # fmt: skip
 NUMERIC = [
     "n_tasks", "return", "return_ci_low", "return_ci_high", "score", "score_ci_low", "score_ci_high",
     "oracle_return", "bayes_return", "bayes_measured_return", "random_return",
     "regret", "regret_ci_low", "regret_ci_high", "bayes_gap", "adapt_steps", "bayes_adapt_steps",
-    "train_steps", "train_wall_s", "eval_wall_s", "threads",
+    "train_steps", "train_wall_s", "eval_wall_s", "threads", "train_seed",
 ]  # fmt: skip
 REQUIRED = ["agent", "env", "seeds", "n_tasks", "return", "oracle_return", "random_return", "bayes_method",
             "regret", "env_spec", "version", "command", "timestamp", "run_id"]  # fmt: skip
 # Columns added after the first release, with the value older files are read with: such a file
 # still reads (and gains the column on its next append) instead of being refused.
-ADDED_COLUMNS = {"run_config": "", "score_note": ""}
+ADDED_COLUMNS = {"run_config": "", "score_note": "", "train_seed": ""}
 SCHEMA = Schema("leaderboard", tuple(COLUMNS), ADDED_COLUMNS, frozenset(NUMERIC), frozenset(REQUIRED))
 LEADERBOARD_FILE = "leaderboard.csv"
 # A row's identity for "the newest row": one contestant trained on one distribution, played on one.
-ROW_IDENTITY = ["agent", "train_env", "env"]
+ROW_IDENTITY = ["agent", "train_env", "train_seed", "env"]
 
 LeaderboardError = CSVSchemaError  # a leaderboard file, or rows, that do not fit the schema
 
@@ -63,7 +63,7 @@ def append_rows(path: str | Path, rows: Iterable[Mapping[str, Any]]) -> int:
 
 
 def newest(df: pd.DataFrame) -> pd.DataFrame:
-    """The newest row of every (agent, train_env, env): what the suite currently says."""
+    """The newest row of every (agent, train_env, train_seed, env): what the suite currently says."""
     key = df[ROW_IDENTITY].astype("string").fillna("")
     return df.loc[~key.duplicated(keep="last")]
 

@@ -169,7 +169,7 @@ def evaluate_run(spec: RunSpec) -> tuple[dict[str, Any], Evaluation]:
             "checkpoint": stats.get("checkpoint", ""),
         }
         if o.save_checkpoint and not train["checkpoint"]:
-            path = agent.save(agent.checkpoint_path(train_env))
+            path = agent.save(agent.checkpoint_path(train_env, o.train_seed))
             train["checkpoint"] = path.name
     evaluation = evaluate(agent, spec.env, spec.settings)
     row = {
@@ -177,6 +177,7 @@ def evaluate_run(spec: RunSpec) -> tuple[dict[str, Any], Evaluation]:
         "env": spec.env,
         **evaluation.metrics,
         "train_env": train_env if agent.learns else "",
+        "train_seed": o.train_seed if agent.learns else "",
         **train,
         "env_spec": env_spec_json(spec.env, agent.family.params),
         "agent_config": json.dumps(agent.config, sort_keys=True, default=str),

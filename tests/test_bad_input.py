@@ -138,7 +138,7 @@ def test_a_user_agent_under_a_builtin_name_is_refused_whatever_the_order(tmp_pat
 def test_a_corrupt_checkpoint_fails_its_run_and_the_sweep(tmp_path, capsys, monkeypatch, agent_cls, name, expected):
     corrupt = tmp_path / "corrupt.bin"
     corrupt.write_bytes(b"PK\x03\x04 not really a checkpoint")
-    monkeypatch.setattr(agent_cls, "checkpoint_path", lambda self, env: corrupt)
+    monkeypatch.setattr(agent_cls, "checkpoint_path", lambda self, env, seed=0: corrupt)
     code = run_main(["--agent", f"{name},thompson", *TINY, "--results", str(tmp_path / "results")])
     captured = capsys.readouterr()
     assert code == 1

@@ -213,7 +213,8 @@ def test_resume_matches_the_training_options_of_learning_agents(tmp_path, capsys
     assert run_main(base) == 0  # the shipped checkpoint
     assert run_main([*base, "--resume"]) == 0
     assert "1 of 1 runs already" in capsys.readouterr().out
-    assert run_main([*base, "--resume", "--train-seed", "1"]) == 0
+    one_generation = ["--train-steps", str(64 * 64 * 100)]  # population x tasks x pulls: seconds
+    assert run_main([*base, "--resume", "--train-seed", "1", *one_generation]) == 0
     assert "0 of 1 runs already" in capsys.readouterr().out
     config = [json.loads(c) for c in board(tmp_path).run_config]
     assert [c["train_seed"] for c in config] == [0, 1] and config[0]["train_env"] == "bernoulli-k2-h100"
