@@ -5,6 +5,7 @@ one that holds its own ``envs/`` and ``baselines/`` packages (common in RL proje
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import venv
@@ -60,12 +61,15 @@ def test_the_installed_package_puts_no_top_level_envs_or_baselines_on_the_path(t
 def test_a_normal_install_into_a_fresh_virtual_environment(tmp_path):
     """A wheel install (not editable): metarl_bench/, metarl_bench/envs/, metarl_bench/baselines/ and
     the shipped checkpoints land in site-packages; no top-level envs/ or baselines/ does."""
+    source = tmp_path / "src"  # build from a copy: pip leaves build/ folders in the tree it builds
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(".git", "build", "results", "*.egg-info", "__pycache__",
+                                                                 ".*_cache", ".venv"))  # fmt: skip
     target = tmp_path / "venv"
     venv.create(target, system_site_packages=True, with_pip=False)  # the dependencies come from this env
     python = str(target / "bin" / "python")
     install = subprocess.run(
         [sys.executable, "-m", "pip", "--python", python, "install", "--quiet", "--no-deps",
-         "--no-build-isolation", str(ROOT)],
+         "--no-build-isolation", str(source)],
         capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     if install.returncode != 0 and "no such option: --python" in install.stderr:
