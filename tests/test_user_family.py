@@ -91,16 +91,21 @@ def run_cli(args: list[str], cwd: Path, extra_path: Path) -> subprocess.Complete
     )
 
 
-def test_readme_family_is_scored_against_its_own_exact_reference(tmp_path):
-    (tmp_path / "my_families.py").write_text(readme_example())
-    args = ["--import", "my_families", "--agent", "bayes,thompson,random", "--env", "one-good-arm-k4",
-            "--eval-tasks", "200", "--seeds", "0", "--results", str(tmp_path / "results")]  # fmt: skip
+def score_with_the_cli(tmp_path: Path, module: str, agents: str, env: str, expect: str):
+    """Run the CLI on a user's family (imported with --import); return its rows by agent."""
+    args = ["--import", module, "--agent", agents, "--env", env, "--eval-tasks", "200", "--seeds", "0",
+            "--results", str(tmp_path / "results")]  # fmt: skip
     result = run_cli(args, tmp_path, tmp_path)
     assert result.returncode == 0, result.stderr
-    assert "exact" in result.stdout
+    assert expect in result.stdout
     import pandas as pd
 
-    rows = pd.read_csv(tmp_path / "results" / "leaderboard.csv").set_index("agent")
+    return pd.read_csv(tmp_path / "results" / "leaderboard.csv").set_index("agent")
+
+
+def test_readme_family_is_scored_against_its_own_exact_reference(tmp_path):
+    (tmp_path / "my_families.py").write_text(readme_example())
+    rows = score_with_the_cli(tmp_path, "my_families", "bayes,thompson,random", "one-good-arm-k4", "exact")
     assert (rows.bayes_method == "exact").all()
     assert rows.bayes_return.iloc[0] == 18.5  # 20 - (0 + 1 + 2 + 3) / 4
     assert rows.loc["bayes", "score"] == 100.0
@@ -156,14 +161,8 @@ metarl_bench.register("one-good-arm-no-ref", NoReference, k=3, horizon=10)
 def test_a_family_without_a_reference_runs_every_agent_and_leaves_the_score_empty(tmp_path):
     (tmp_path / "my_families.py").write_text(readme_example())
     (tmp_path / "no_ref.py").write_text(NO_REFERENCE_FAMILY)
-    args = ["--import", "no_ref", "--agent", "random,thompson,greedy,oracle,bayes", "--env", "one-good-arm-no-ref",
-            "--eval-tasks", "100", "--seeds", "0", "--results", str(tmp_path / "results")]  # fmt: skip
-    result = run_cli(args, tmp_path, tmp_path)
-    assert result.returncode == 0, result.stderr
-    assert "declares no Bayes reference" in result.stdout
-    import pandas as pd
-
-    rows = pd.read_csv(tmp_path / "results" / "leaderboard.csv").set_index("agent")
+    agents = "random,thompson,greedy,oracle,bayes"
+    rows = score_with_the_cli(tmp_path, "no_ref", agents, "one-good-arm-no-ref", "declares no Bayes reference")
     assert sorted(rows.index) == ["greedy", "oracle", "random", "thompson"]  # bayes: skipped, declared unsupported
     assert rows.score.isna().all() and rows.score_ci_low.isna().all()
     assert rows.score_note.str.contains("declares no Bayes reference").all()
