@@ -11,18 +11,46 @@ Variants are data (``VARIANTS``), registered at the bottom of the module.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
+from scipy.special import ndtri
 
 from metarl_bench import TaskFamily, register
 from metarl_bench.family import Arrays, check_positive_float, check_positive_int
-from metarl_bench.noise import counter_normal, counter_uniform, draw_keys
+from metarl_bench.noise import (
+    COUNTER_STEP,
+    bits_to_uniform,
+    counter_start,
+    draw_keys,
+    mixed_bits_,
+    uniform_thresholds,
+)
 from metarl_bench.reference import BayesReference
+
+if TYPE_CHECKING:
+    import torch
+
+    from metarl_bench.torch_trial import TorchDynamics
+
+
+@functools.lru_cache(maxsize=16)
+def _row_offsets(num_trials: int, num_actions: int) -> np.ndarray:
+    """``arange(num_trials) * num_actions``, read-only and cached: the flat index of each row."""
+    offsets = np.arange(num_trials, dtype=np.int64) * num_actions
+    offsets.flags.writeable = False
+    return offsets
 
 
 class _BanditBase(TaskFamily):
-    """Shared step machinery: per-arm pull counters and one noise key per trial."""
+    """Shared step machinery: one noise key per trial and per-arm pull counters.
+
+    The step state starts as ``{"pulls", "key"}``; the first step turns the pull counts
+    into noise counters (``"counter"``, see ``_next_counters``), so edit the keys of a fresh
+    state, not of one that has stepped.
+    """
 
     obs_shape = (1,)
     obs_low, obs_high = 0.0, 1.0
@@ -34,11 +62,29 @@ class _BanditBase(TaskFamily):
     def observe(self, tasks: Arrays, state: Arrays) -> np.ndarray:
         return np.zeros((len(state["key"]), 1), np.float32)
 
-    def _count_pull(self, state: Arrays, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        rows = np.arange(len(actions))
-        counts = state["pulls"][rows, actions]
-        state["pulls"][rows, actions] = counts + 1
-        return rows, counts
+    def _next_counters(self, state: Arrays, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The flat (trial, arm) index of every pull and its noise counter; advances the counters.
+
+        On a trial's first step the pull counts become counters (``noise.counter_start``),
+        which replace ``state["pulls"]``: one gather, one add and one scatter per step fetch
+        the counter, where counts would need a multiply and two adds more.  A flat index
+        (``take``, one assignment) instead of 2-D fancy indexing, which was the costliest
+        part of the step.
+        """
+        counter = state.get("counter")
+        if counter is None:
+            counter = state["counter"] = counter_start(state["key"], state.pop("pulls"))
+        flat = counter.reshape(-1)
+        idx = _row_offsets(len(actions), self.num_actions) + actions
+        z = flat.take(idx)
+        flat[idx] = z + COUNTER_STEP  # (assignment: faster than flat.put)
+        return idx, z
+
+    def torch_twin(self, device: str | torch.device) -> TorchDynamics | None:
+        """The device twin of this family's step (``metarl_bench.torch_trial``), if it has one."""
+        from metarl_bench.envs.torch_twins import twin_of  # torch loads only for the device path
+
+        return twin_of(self, device)
 
     def arm_means(self, tasks: Arrays) -> np.ndarray:
         """Expected reward of every arm, shape (num_trials, num_actions)."""
@@ -98,9 +144,14 @@ class BernoulliBandit(_BanditBase):
         return {"p": rng.beta(self.alpha, self.beta, size=(num_trials, self.num_actions))}
 
     def step(self, tasks: Arrays, state: Arrays, actions: np.ndarray) -> tuple[Arrays, np.ndarray]:
-        rows, counts = self._count_pull(state, actions)
-        u = counter_uniform(state["key"], actions, counts)
-        return state, (u < tasks["p"][rows, actions]).astype(np.float64)
+        idx, counters = self._next_counters(state, actions)
+        bits = mixed_bits_(counters)
+        # u < p as the same test on integers (noise.uniform_thresholds), worked out on the
+        # trial's first step and kept in the state: the state belongs to these tasks.
+        threshold = state.get("threshold")
+        if threshold is None:
+            threshold = state["threshold"] = uniform_thresholds(tasks["p"])
+        return state, (bits < threshold.reshape(-1).take(idx)).astype(np.float64)
 
     # Belief model: independent Beta posteriors, one per arm.
     def prior(self, num_trials: int) -> Arrays:
@@ -188,9 +239,9 @@ class GaussianBandit(_BanditBase):
         return tasks["mu"]
 
     def step(self, tasks: Arrays, state: Arrays, actions: np.ndarray) -> tuple[Arrays, np.ndarray]:
-        rows, counts = self._count_pull(state, actions)
-        z = counter_normal(state["key"], actions, counts)
-        return state, tasks["mu"][rows, actions] + self.noise_std * z
+        idx, counters = self._next_counters(state, actions)
+        z = ndtri(bits_to_uniform(mixed_bits_(counters)))
+        return state, tasks["mu"].reshape(-1).take(idx) + self.noise_std * z
 
     # Belief model: independent conjugate normal posteriors (known noise variance).
     def prior(self, num_trials: int) -> Arrays:

@@ -18,12 +18,26 @@ from metarl_bench.registry import get_spec, make_family
 from metarl_bench.trial import TrialEnv, validate_actions
 
 
-def _info(env: TrialEnv, index: int | slice, extra: dict[str, Any]) -> dict[str, Any]:
+def _info(env: TrialEnv, index: int | slice, extra: dict[str, Any], task: dict | None = None) -> dict[str, Any]:
     return {
-        "task": {k: np.copy(v[index]) for k, v in env.tasks.items()},
+        "task": {k: np.copy(v[index]) for k, v in env.tasks.items()} if task is None else task,
         "episode_returns": env.episode_returns[index].copy(),
         **extra,
     }
+
+
+def _frozen_tasks(env: TrialEnv) -> dict[str, np.ndarray]:
+    """A read-only copy of the trial's tasks, made once per trial and handed out at every step.
+
+    The tasks do not change within a trial; copying them at every step was the largest
+    cost of a vector step after the dynamics.  Read-only, so no caller can change the
+    arrays other steps' infos share.
+    """
+    out = {}
+    for k, v in env.tasks.items():
+        out[k] = np.array(v, copy=True)
+        out[k].flags.writeable = False
+    return out
 
 
 class SingleTrialEnv(gym.Env):
@@ -95,7 +109,8 @@ class TrialVectorEnv(VectorEnv):
             self._env.rng = np.random.default_rng(seed)
         obs = self._env.reset(tasks=(options or {}).get("tasks"))
         self._needs_reset = False
-        return obs, _info(self._env, slice(None), {})
+        self._task_info = _frozen_tasks(self._env)
+        return obs, _info(self._env, slice(None), {}, self._task_info)
 
     def step(self, actions: Any):
         n = self.num_envs
@@ -107,4 +122,4 @@ class TrialVectorEnv(VectorEnv):
         obs, rewards, done, info = self._env.step(actions)
         self._needs_reset = done
         terminated = np.full(n, done)
-        return obs, rewards, terminated, np.zeros(n, bool), _info(self._env, slice(None), info)
+        return obs, rewards, terminated, np.zeros(n, bool), _info(self._env, slice(None), info, self._task_info)

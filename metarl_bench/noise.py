@@ -6,6 +6,11 @@ that pull arm a for the n-th time see the same reward, whatever they did before.
 "reward table" coupling is what makes paired comparisons between agents tight, and it
 costs no memory (the table is never stored).  The mixing function is SplitMix64's
 finaliser (Steele, Lea & Flood 2014), applied with numpy's wrapping uint64 arithmetic.
+
+The functions here are the reference definition of every noisy reward in the suite; the
+torch twin (``metarl_bench.torch_noise``) reproduces them bit for bit.  They work in
+place on one scratch array where they can: a batched step calls them once per step, and
+every temporary array is a pass over memory.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ _M2 = np.uint64(0x94D049BB133111EB)
 _ARM = np.uint64(0xD6E8FEB86659FD93)
 _S30, _S27, _S31, _S11 = np.uint64(30), np.uint64(27), np.uint64(31), np.uint64(11)
 _INV_2_53 = 1.0 / 9007199254740992.0
+BITS = 53  # the uniforms carry the top 53 bits of the mixed counter
 
 
 def draw_keys(rng: np.random.Generator, num_trials: int) -> np.ndarray:
@@ -26,19 +32,107 @@ def draw_keys(rng: np.random.Generator, num_trials: int) -> np.ndarray:
     return rng.integers(0, np.iinfo(np.uint64).max, size=num_trials, dtype=np.uint64, endpoint=True)
 
 
-def _mix(z: np.ndarray) -> np.ndarray:
-    z = (z ^ (z >> _S30)) * _M1
-    z = (z ^ (z >> _S27)) * _M2
-    return z ^ (z >> _S31)
+def _as_u64(x: np.ndarray) -> np.ndarray:
+    """``x`` as uint64 without a copy where the bits already are 64-bit integers (wrapping cast)."""
+    if not isinstance(x, np.ndarray):
+        x = np.asarray(x)
+    if x.dtype == np.uint64:
+        return x
+    if x.dtype == np.int64:
+        return x.view(np.uint64)
+    return x.astype(np.uint64)
+
+
+def _mix_(z: np.ndarray, tmp: np.ndarray) -> np.ndarray:
+    """SplitMix64's finaliser on ``z`` in place (``tmp``: scratch of the same shape)."""
+    np.right_shift(z, _S30, out=tmp)
+    z ^= tmp
+    z *= _M1
+    np.right_shift(z, _S27, out=tmp)
+    z ^= tmp
+    z *= _M2
+    np.right_shift(z, _S31, out=tmp)
+    z ^= tmp
+    return z
+
+
+def mixed_bits_(z: np.ndarray) -> np.ndarray:
+    """The 53 noise bits of counters ``z`` (uint64), computed in place in ``z`` and returned."""
+    _mix_(z, np.empty_like(z))
+    z >>= _S11  # top 53 bits
+    return z
+
+
+def counter_start(keys: np.ndarray, pulls: np.ndarray) -> np.ndarray:
+    """The counter of the next pull of every (trial, arm), uint64 (trials, arms).
+
+    The counter of the n-th pull (0-based) of arm a under key K is
+    K + a * ARM + (n + 1) * GOLDEN (mod 2**64), so a batched step can keep these counters
+    instead of pull counts and advance a pulled arm's counter by :data:`COUNTER_STEP`:
+    one add where counts need a multiply and two adds per pull.
+    """
+    pulls = _as_u64(pulls)
+    arms = np.arange(pulls.shape[-1], dtype=np.uint64)
+    z = np.multiply(pulls + np.uint64(1), _GOLDEN)
+    z += _as_u64(keys)[..., None]
+    z += arms * _ARM
+    return z
+
+
+COUNTER_STEP = _GOLDEN  # what one pull adds to its arm's counter
+
+
+def counter_bits_next(keys: np.ndarray, arms: np.ndarray, next_counts: np.ndarray) -> np.ndarray:
+    """The 53-bit integers behind :func:`counter_uniform`, from the counts *after* the pull.
+
+    ``next_counts`` is n + 1 for the n-th pull (0-based).  Returns uint64.
+    """
+    keys, arms, nxt = _as_u64(keys), _as_u64(arms), _as_u64(next_counts)
+    z = np.multiply(nxt, _GOLDEN)
+    if not z.shape == keys.shape == arms.shape:  # broadcast inputs (a table): in place needs the full shape
+        z = np.broadcast_to(z, np.broadcast_shapes(keys.shape, arms.shape, nxt.shape)).copy()
+    z += keys
+    z += np.multiply(arms, _ARM)
+    return mixed_bits_(z)
+
+
+def counter_bits(keys: np.ndarray, arms: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """The 53-bit integers behind :func:`counter_uniform` (uint64, in [0, 2**53))."""
+    return counter_bits_next(keys, arms, _as_u64(counts) + np.uint64(1))
+
+
+def bits_to_uniform(bits: np.ndarray) -> np.ndarray:
+    """Uniform(0, 1) floats of :func:`counter_bits`: (bits + 0.5) / 2**53, float64."""
+    u = bits.astype(np.float64)
+    u += 0.5
+    u *= _INV_2_53
+    return u
 
 
 def counter_uniform(keys: np.ndarray, arms: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    """Uniform(0, 1) numbers, one per (key, arm, count) triple, never exactly 0 or 1."""
-    z = keys + (arms.astype(np.uint64) * _ARM) + (counts.astype(np.uint64) + np.uint64(1)) * _GOLDEN
-    bits = _mix(z) >> _S11  # top 53 bits
-    return (bits.astype(np.float64) + 0.5) * _INV_2_53
+    """Uniform(0, 1] numbers, one per (key, arm, count) triple; never 0, and 1 only for the
+    largest of the 2**53 bit patterns (the float sum rounds it up)."""
+    return bits_to_uniform(counter_bits(keys, arms, counts))
 
 
 def counter_normal(keys: np.ndarray, arms: np.ndarray, counts: np.ndarray) -> np.ndarray:
     """Standard normal numbers by inverse CDF of :func:`counter_uniform`."""
     return ndtri(counter_uniform(keys, arms, counts))
+
+
+def uniform_thresholds(p: np.ndarray) -> np.ndarray:
+    """Integers T with ``counter_uniform(...) < p`` exactly when ``counter_bits(...) < T``.
+
+    A Bernoulli(p) draw then compares integers and skips the conversion to floats.  The
+    map b -> u(b) from bits to uniforms is monotone and 2**53 u(b) lies in [b, b + 1], so
+    every b < floor(2**53 p) - 1 is below p and every b > floor(2**53 p) + 1 is not: T
+    follows from evaluating that very map on the three integers between.  Exact for every
+    p, NaN (never below) and values outside [0, 1] included.  Returns uint64, p's shape.
+    """
+    p = np.asarray(p, np.float64)
+    q = np.nan_to_num(p, nan=-1.0, posinf=2.0, neginf=-1.0) * float(2**BITS)
+    floor = np.clip(np.floor(q), 0, 2**BITS).astype(np.uint64)
+    base = np.maximum(floor, np.uint64(1)) - np.uint64(1)
+    window = base[..., None] + np.arange(3, dtype=np.uint64)
+    below = (window < np.uint64(2**BITS)) & (bits_to_uniform(window) < p[..., None])
+    return base + below.sum(axis=-1, dtype=np.uint64)

@@ -46,10 +46,12 @@ def validate_actions(actions: Any, num_trials: int, num_actions: int) -> np.ndar
         )
     if arr.dtype.kind not in "iu":
         raise ValueError(f"actions must have an integer dtype, got {arr.dtype}")
-    if num_trials and (arr.min() < 0 or arr.max() >= num_actions):
+    out = arr if arr.dtype == np.int64 else arr.astype(np.int64)
+    # One pass: seen as unsigned, a negative action is huge, so max < num_actions checks both ends.
+    if num_trials and out.view(np.uint64).max() >= num_actions:
         bad = arr[(arr < 0) | (arr >= num_actions)][0]
         raise ValueError(f"action {bad} is out of range; allowed are integers in [0, {num_actions})")
-    return arr.astype(np.int64, copy=False)
+    return out
 
 
 class TrialEnv:
@@ -66,7 +68,10 @@ class TrialEnv:
         self.num_trials = int(num_trials)
         self.rng = np.random.default_rng(seed)
         self.observation_space = observation_space(family)
-        self._rows = np.arange(self.num_trials)
+        k = family.num_actions
+        self._offsets = np.arange(self.num_trials, dtype=np.int64) * k  # flat index of each row
+        # A one-hot row of 4 or 8 bytes is gathered as one integer (the fastest one-hot in numpy).
+        self._eye_rows = np.eye(k, dtype=np.float32).view({1: np.int32, 2: np.int64}[k]).ravel() if k <= 2 else None
         self.tasks: Arrays | None = None
         self.state: Arrays | None = None
         self.t = 0
@@ -124,18 +129,25 @@ class TrialEnv:
         trial_done = self.t >= fam.trial_length
         if episode_done and not trial_done:
             self.state = fam.start_episode(self.tasks, self.state)
-        one_hot = np.zeros((self.num_trials, fam.num_actions), np.float32)
-        one_hot[self._rows, actions] = 1.0
-        obs = self._observation(one_hot, rewards, new_episode=episode_done and not trial_done)
+        obs = self._observation(self._one_hot(actions), rewards, new_episode=episode_done and not trial_done)
         return obs, rewards, trial_done, {"episode_done": episode_done, "inner_episode": episode}
+
+    def _one_hot(self, actions: np.ndarray) -> np.ndarray:
+        n, k = self.num_trials, self.family.num_actions
+        if self._eye_rows is not None:
+            return self._eye_rows.take(actions).view(np.float32).reshape(n, k)
+        out = np.zeros((n, k), np.float32)
+        out.reshape(-1)[self._offsets + actions] = 1.0
+        return out
 
     def _observation(
         self, prev_action: np.ndarray, prev_reward: np.ndarray, new_episode: bool
     ) -> dict[str, np.ndarray]:
+        # Every array is new: callers may keep or change an observation (no shared buffers).
         n = self.num_trials
         return {
             "obs": self.family.observe(self.tasks, self.state),
             "prev_action": prev_action,
             "prev_reward": prev_reward.astype(np.float32).reshape(n, 1),
-            "new_episode": np.full((n, 1), float(new_episode), np.float32),
+            "new_episode": (np.ones if new_episode else np.zeros)((n, 1), np.float32),
         }

@@ -1,0 +1,184 @@
+"""Torch twins of the built-in families' step functions, for ``metarl_bench.torch_trial``.
+
+Each twin mirrors one numpy family's ``start_episode``/``observe``/``step`` operation for
+operation, so its observations and rewards equal the numpy ones bit for bit:
+
+* Bernoulli bandits (independent and dependent arms) advance and hash the noise counters
+  on the device (``metarl_bench.torch_noise``) and compare the bits with the integer
+  thresholds of p, as the numpy step does: integers only.
+* The Gaussian bandit needs the normal quantile of its uniforms, and no torch ``log`` or
+  ``sqrt`` rounds like the host's libm (CPU torch differs in about one value in a
+  thousand), so its twin takes the reward table from the numpy definition instead:
+  ``load`` evaluates ``noise.counter_normal`` for every (trial key, arm, pull number) a
+  trial can reach, once per trial on the host, and each step gathers from it on the
+  device.  Trials that share a key (a population playing the same tasks) share rows.
+* Gridworlds are table look-ups (moves, rewards, coordinates) on the device.
+
+A twin is offered only to a family whose stepping methods are the ones it mirrors: a
+subclass that overrides ``step`` (say) gets none and is played in numpy.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from metarl_bench.envs.bandits import BernoulliBandit, GaussianBandit, _BanditBase
+from metarl_bench.envs.gridworlds import GoalGrid, HeartTrap, _GridBase
+from metarl_bench.family import Arrays, TaskFamily
+from metarl_bench.noise import counter_normal, counter_start
+from metarl_bench.torch_noise import COUNTER_STEP, bits_to_uniform, counters_to_torch, keys_to_torch, mixed_bits_
+from metarl_bench.torch_trial import Tensors, TorchDynamics
+
+STEP_METHODS = ("init_state", "start_episode", "observe", "step", "move")
+MAX_TABLE_BYTES = 2**31  # the Gaussian reward table; beyond this, play the family in numpy
+
+
+def uniform_thresholds(p: torch.Tensor) -> torch.Tensor:
+    """:func:`metarl_bench.noise.uniform_thresholds` on the device (int64), the same operations."""
+    q = torch.nan_to_num(p, nan=-1.0, posinf=2.0, neginf=-1.0) * float(2**53)
+    floor = torch.clamp(torch.floor(q), 0, 2**53).to(torch.int64)
+    base = torch.clamp(floor, min=1) - 1
+    window = base[..., None] + torch.arange(3, device=p.device)
+    below = (window < 2**53) & (bits_to_uniform(window) < p[..., None])
+    return base + below.sum(dim=-1)
+
+
+class _BanditTwin(TorchDynamics):
+    """Noise keys on the device; the flat (trial, arm) index of ``_BanditBase``."""
+
+    def load(self, tasks: Arrays, state: Arrays) -> tuple[Tensors, Tensors]:
+        n, k = len(state["key"]), self.family.num_actions
+        self.offsets = torch.arange(n, device=self.device) * k
+        tasks_t = {name: torch.as_tensor(v, device=self.device) for name, v in tasks.items()}
+        return tasks_t, {"key": keys_to_torch(state["key"], self.device)}
+
+    def observe(self, tasks: Tensors, state: Tensors) -> torch.Tensor:
+        return torch.zeros(len(state["key"]), 1, dtype=torch.float32, device=self.device)
+
+
+class BernoulliTwin(_BanditTwin):
+    """The Bernoulli step: noise counters advanced per pull, bits below the integer threshold of p."""
+
+    def load(self, tasks: Arrays, state: Arrays) -> tuple[Tensors, Tensors]:
+        tasks_t, state_t = super().load(tasks, state)
+        counter = state["counter"] if "counter" in state else counter_start(state["key"], state["pulls"])
+        state_t["counter"] = counters_to_torch(counter, self.device)
+        if "threshold" in state:  # the numpy step has worked them out already
+            state_t["threshold"] = torch.as_tensor(state["threshold"].astype(np.int64), device=self.device)
+        else:
+            state_t["threshold"] = uniform_thresholds(tasks_t["p"].to(torch.float64))
+        return tasks_t, state_t
+
+    def step(self, tasks: Tensors, state: Tensors, actions: torch.Tensor) -> tuple[Tensors, torch.Tensor]:
+        # gather/scatter_ on the flat (trial, arm) index: the cheapest indexing torch has
+        idx = self.offsets + actions
+        flat = state["counter"].view(-1)
+        counters = flat.gather(0, idx)
+        flat.scatter_(0, idx, counters + COUNTER_STEP)
+        bits = mixed_bits_(counters)
+        return state, (bits < state["threshold"].view(-1).gather(0, idx)).to(torch.float64)
+
+
+class GaussianTwin(_BanditTwin):
+    """The Gaussian step: the mean plus noise_std times a normal gathered from the reward table."""
+
+    def load(self, tasks: Arrays, state: Arrays) -> tuple[Tensors, Tensors]:
+        if "pulls" not in state:
+            raise ValueError("the Gaussian twin loads a trial's initial state (with its pull counts)")
+        tasks_t, state_t = super().load(tasks, state)
+        fam = self.family
+        k, depth = fam.num_actions, int(state["pulls"].max(initial=0)) + fam.trial_length
+        keys, row = np.unique(np.asarray(state["key"], np.uint64), return_inverse=True)
+        size = len(keys) * k * depth * 8
+        if size > MAX_TABLE_BYTES:
+            raise ValueError(
+                f"the Gaussian reward table of {len(keys)} keys x {k} arms x {depth} pulls needs "
+                f"{size / 2**30:.1f} GiB (limit {MAX_TABLE_BYTES / 2**30:.0f} GiB); "
+                "play fewer trials at once or use TrialEnv"
+            )
+        table = counter_normal(keys[:, None, None], np.arange(k)[None, :, None], np.arange(depth)[None, None, :])
+        state_t["table"] = torch.as_tensor(table, device=self.device)
+        state_t["row"] = torch.as_tensor(row.reshape(-1).astype(np.int64) * k, device=self.device)
+        state_t["pulls"] = torch.as_tensor(np.array(state["pulls"], np.int64), device=self.device)
+        self.depth = depth
+        return tasks_t, state_t
+
+    def step(self, tasks: Tensors, state: Tensors, actions: torch.Tensor) -> tuple[Tensors, torch.Tensor]:
+        idx = self.offsets + actions
+        flat = state["pulls"].view(-1)
+        counts = flat.gather(0, idx)
+        flat.scatter_(0, idx, counts + 1)
+        z = state["table"].view(-1).gather(0, (state["row"] + actions).mul_(self.depth).add_(counts))
+        return state, tasks["mu"].view(-1).gather(0, idx) + self.family.noise_std * z
+
+
+class _GridTwin(TorchDynamics):
+    """Position state and position observations of ``_GridBase``, as device look-ups."""
+
+    def __init__(self, family: _GridBase, device: str | torch.device):
+        super().__init__(family, device)
+        self.flat_next = torch.as_tensor(family._flat_next, device=self.device)
+        self.coords = torch.as_tensor(family.coords, device=self.device)
+        self.start = int(family.start)
+
+    def load(self, tasks: Arrays, state: Arrays) -> tuple[Tensors, Tensors]:
+        tasks_t = {name: torch.as_tensor(np.asarray(v, np.int64), device=self.device) for name, v in tasks.items()}
+        return tasks_t, {"pos": torch.as_tensor(np.asarray(state["pos"], np.int64), device=self.device).clone()}
+
+    def start_episode(self, tasks: Tensors, state: Tensors) -> Tensors:
+        return {**state, "pos": torch.full_like(state["pos"], self.start)}
+
+    def observe(self, tasks: Tensors, state: Tensors) -> torch.Tensor:
+        pos = state["pos"]
+        if self.family.obs_mode == "xy":
+            return self.coords.index_select(0, pos)
+        out = torch.zeros(len(pos), self.family.num_cells, dtype=torch.float32, device=self.device)
+        return out.scatter_(1, pos[:, None], 1.0)
+
+    def move(self, pos: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        return self.flat_next.gather(0, (pos * self.family.num_actions).add_(actions))
+
+    def _scalar(self, value: float) -> torch.Tensor:
+        return torch.tensor(value, dtype=torch.float64, device=self.device)
+
+
+class GoalGridTwin(_GridTwin):
+    """``GoalGrid.step``: 1 on the goal, ``step_reward`` elsewhere."""
+
+    def step(self, tasks: Tensors, state: Tensors, actions: torch.Tensor) -> tuple[Tensors, torch.Tensor]:
+        pos = self.move(state["pos"], actions)
+        on_goal, elsewhere = self._scalar(1.0), self._scalar(self.family.step_reward)
+        return {"pos": pos}, torch.where(pos == tasks["goal"], on_goal, elsewhere)
+
+
+class HeartTrapTwin(_GridTwin):
+    """``HeartTrap.step``: +1 on the heart, -1 on the trap, and back to the start after either."""
+
+    def __init__(self, family: HeartTrap, device: str | torch.device):
+        super().__init__(family, device)
+        self.objects = torch.as_tensor(family.objects, device=self.device)
+
+    def step(self, tasks: Tensors, state: Tensors, actions: torch.Tensor) -> tuple[Tensors, torch.Tensor]:
+        entered = self.move(state["pos"], actions)
+        heart = self.objects[tasks["good"]]
+        trap = self.objects[1 - tasks["good"]]
+        rewards = (entered == heart).to(torch.float64) - (entered == trap).to(torch.float64)
+        return {"pos": torch.where(rewards != 0, self.start, entered)}, rewards
+
+
+TWINS: tuple[tuple[type[TaskFamily], type[TorchDynamics]], ...] = (
+    (BernoulliBandit, BernoulliTwin),  # DependentBernoulliBandit steps as BernoulliBandit
+    (GaussianBandit, GaussianTwin),
+    (GoalGrid, GoalGridTwin),
+    (HeartTrap, HeartTrapTwin),
+)
+
+
+def twin_of(family: _BanditBase | _GridBase, device: str | torch.device) -> TorchDynamics | None:
+    """The twin of ``family``, or None if its class changed a stepping method the twin mirrors."""
+    for base, twin in TWINS:
+        if isinstance(family, base):
+            same = all(getattr(type(family), m, None) is getattr(base, m, None) for m in STEP_METHODS)
+            return twin(family, device) if same else None
+    return None

@@ -1,0 +1,94 @@
+"""The numbers the suite produces do not move when the step gets faster.
+
+Digests of long random rollouts of every built-in family, through the native batch and
+through gymnasium's vector entry point (observations, rewards, flags, infos), recorded
+with the step code before its speed-up (commit 3e01ab9).  Floats are rounded to 9
+decimals before hashing, so a libm that rounds the Gaussian quantile's last bit
+differently on another platform does not fail the test, while any change of dynamics,
+noise or observation assembly does.
+"""
+
+import hashlib
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+import metarl_bench
+
+EXPECTED = {  # recorded at commit 3e01ab9 (numpy step before the speed-up)
+    "bernoulli-k2-h100": ("678a9433c960a24f", "fdf66af90675d434"),
+    "bernoulli-dependent-k2-h100": ("412b9248383de605", "d6b5991a2a1e808e"),
+    "bernoulli-k5-h100": ("36a78748e988f1ae", "dc80a15629cf3c0b"),
+    "bernoulli-k10-h100": ("ccf42d8901ccbb87", "7db29be648d5ca41"),
+    "gaussian-k5-h100": ("417454f664697aa7", "22b9638477d2972c"),
+    "bernoulli-k5-h10": ("8bde9eba71116a72", "e15d7ee4579e6fa1"),
+    "bernoulli-k50-h500": ("8d985fe3eb9d8bc2", "ef8f4b1337a62671"),
+    "gridnavi-5x5": ("6abf0b469dc99e7c", "78301d524e95d0d7"),
+    "darkroom-9x9": ("6471d8d699d3c50b", "abae38435ec57444"),
+    "heart-trap-5x5": ("79857bcd6362878e", "1087e02295381cb6"),
+    "gridnavi-5x5/obs=onehot": ("5d69142600248c01", "eccf782b93776d76"),
+    "heart-trap-5x5/obs=onehot": ("41ab8ffb234c66df", "cf64d911b83be9e0"),
+}
+
+CASES = [
+    ("bernoulli-k2-h100", {}),
+    ("bernoulli-dependent-k2-h100", {}),
+    ("bernoulli-k5-h100", {}),
+    ("bernoulli-k10-h100", {}),
+    ("gaussian-k5-h100", {}),
+    ("bernoulli-k5-h10", {}),
+    ("bernoulli-k50-h500", {}),
+    ("gridnavi-5x5", {}),
+    ("darkroom-9x9", {}),
+    ("heart-trap-5x5", {}),
+    ("gridnavi-5x5", {"obs": "onehot"}),
+    ("heart-trap-5x5", {"obs": "onehot"}),
+]
+
+
+def _update(m, *arrays) -> None:
+    for a in arrays:
+        a = np.asarray(a)
+        if a.dtype.kind == "f":
+            a = np.round(a.astype(np.float64), 9) + 0.0  # + 0.0: -0.0 and 0.0 hash alike
+        m.update(f"{a.dtype}{a.shape}".encode())
+        m.update(np.ascontiguousarray(a).tobytes())
+
+
+def batch_digest(name: str, params: dict) -> str:
+    """Three trials of 23 batched random-action trials."""
+    env = metarl_bench.make(name, num_trials=23, seed=5, **params)
+    rng = np.random.default_rng(11)
+    m = hashlib.sha256()
+    for _ in range(3):
+        obs = env.reset()
+        _update(m, *(obs[k] for k in sorted(obs)))
+        while not env.done:
+            obs, rewards, _, info = env.step(rng.integers(0, env.num_actions, size=23))
+            _update(m, rewards, *(obs[k] for k in sorted(obs)), [info["episode_done"], info["inner_episode"]])
+        _update(m, env.episode_returns, *(env.tasks[k] for k in sorted(env.tasks)))
+    return m.hexdigest()[:16]
+
+
+def vector_digest(name: str, params: dict) -> str:
+    """Two trials and a bit of gymnasium's vector env (autoreset included), infos too."""
+    vec = gym.make_vec(f"metarl_bench/{name}", num_envs=9, vectorization_mode="vector_entry_point", **params)
+    rng = np.random.default_rng(12)
+    obs, info = vec.reset(seed=3)
+    m = hashlib.sha256()
+    for _ in range(2 * vec.unwrapped.family.trial_length + 3):
+        obs, rewards, terminated, truncated, info = vec.step(rng.integers(0, vec.single_action_space.n, size=9))
+        task = info["task"]
+        _update(m, rewards, terminated, truncated, *(obs[k] for k in sorted(obs)), info["episode_returns"])
+        _update(m, *(task[k] for k in sorted(task)))
+    return m.hexdigest()[:16]
+
+
+def case_id(name: str, params: dict) -> str:
+    return name + "".join(f"/{k}={v}" for k, v in params.items())
+
+
+@pytest.mark.parametrize(("name", "params"), CASES, ids=[case_id(*c) for c in CASES])
+def test_rollouts_are_unchanged(name, params):
+    assert (batch_digest(name, params), vector_digest(name, params)) == EXPECTED[case_id(name, params)]
