@@ -7,10 +7,12 @@ new file) and keeps the file's permissions.
     python -m metarl_bench.leaderboard --env bandits          # newest row per agent, train_env, env
     python -m metarl_bench.leaderboard --env bandits --all    # every row, the history
     python -m metarl_bench.leaderboard --env bandits --best   # best contestant per distribution
+    python -m metarl_bench.leaderboard --aggregate            # suite aggregates (metarl_bench.aggregate)
 """
 
 from __future__ import annotations
 
+import shlex
 import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -120,6 +122,10 @@ def build_parser() -> CommandParser:
     shown.add_argument("--all", action="store_true", help="every row, the history (default: the newest per "
                        "agent, train_env and env)")  # fmt: skip
     shown.add_argument("--best", action="store_true", help="best contestant per distribution")
+    shown.add_argument("--aggregate", action="store_true", help="suite aggregates (IQM and mean with stratified "
+                       "bootstrap CIs, performance profiles; see metarl_bench.aggregate): --env takes suites, "
+                       "distributions or a+b sets (default: every suite); writes aggregates.csv, profiles.csv, "
+                       "profiles/ and per-task returns under tasks/")  # fmt: skip
     parser.add_argument(
         "--include-references", action="store_true", help="with --best: let the oracle and bayes references take part"
     )
@@ -130,6 +136,11 @@ def build_parser() -> CommandParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.aggregate:
+        from metarl_bench import aggregate
+
+        command = shlex.join(["python", "-m", "metarl_bench.leaderboard", *(sys.argv[1:] if argv is None else argv)])
+        return aggregate.run_command(parser, args.results, args.env, args.agent, command)
     folder = Path(args.results)
     try:
         if not folder.is_dir():

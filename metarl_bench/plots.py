@@ -4,11 +4,20 @@
 episodes, ``<env>__episodes.png`` plots return per inner episode (the adaptation from
 one episode to the next).  Redraw them from the stored CSVs with
 ``python -m metarl_bench.plots [--results results] [--env gridworlds]``.
+
+Each thing drawn has one legend entry.  The references (Bayes-optimal, oracle, random
+play) are drawn once, in black and grey with their own dashes, after the agents; the
+reference agents' own curve files (``bayes``, ``oracle``, ``random``) are the same policies
+on the same tasks and noise, so they supply a reference line only where the CSVs carry no
+reference column (the per-episode files hold only the Bayes reference).  Agents get the
+Okabe-Ito colours (distinguishable with every common colour-vision deficiency) in name
+order, so figures with the same agents agree.
 """
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +25,57 @@ import pandas as pd
 
 from metarl_bench.evaluate import Evaluation
 from metarl_bench.options import CommandParser
+
+# Okabe & Ito (2008), without black (kept for the references) and yellow (unreadable on white).
+AGENT_COLOURS = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#882255"]
+AGENT_DASHES = ["-", (0, (6, 2)), (0, (2, 1.5))]  # after the 7 colours are used up
+# The references, in the order they are drawn and listed: (kind, label, colour, dashes, width).
+REFERENCE_STYLES = [
+    ("bayes", "Bayes-optimal (reference)", "#000000", (0, (5, 2)), 1.8),
+    ("oracle", "oracle: knows the task (reference)", "#000000", (0, (1, 1.5)), 1.3),
+    ("random", "random play (reference)", "#7F7F7F", (0, (4, 1.5, 1, 1.5)), 1.3),
+]
+
+
+def reference_kind(agent: str) -> str | None:
+    """Which reference line an agent *is* (``bayes``, ``oracle``, ``random``), or None for a contestant.
+
+    Told by the registered class, never by name: the Bayes reference declares ``is_reference``,
+    the oracle ``privileged``, and random play is the core's own ``RandomAgent``."""
+    from metarl_bench.reference import RandomAgent
+    from metarl_bench.registry import UnknownNameError, get_agent_factory
+
+    try:
+        factory = get_agent_factory(agent)
+    except (UnknownNameError, ImportError):
+        return None
+    if getattr(factory, "is_reference", False):
+        return "bayes"
+    if getattr(factory, "privileged", False):
+        return "oracle"
+    if factory is RandomAgent or agent == RandomAgent.name:
+        return "random"
+    return None
+
+
+def reference_agents(agents: Iterable[str]) -> set[str]:
+    """The agents among ``agents`` that are references (Bayes, oracle, random), not contestants."""
+    return {a for a in set(agents) if reference_kind(a) is not None}
+
+
+def agent_styles(agents: Iterable[str], universe: Iterable[str] = ()) -> dict[str, dict[str, object]]:
+    """Colour and dashes of each contestant: colours in name order over ``universe`` (every agent
+    of the results folder, so that its figures agree) and ``agents``, then the same colours dashed."""
+    names = sorted(set(universe) | set(agents))
+    n = len(AGENT_COLOURS)
+    return {a: {"color": AGENT_COLOURS[i % n], "ls": AGENT_DASHES[(i // n) % len(AGENT_DASHES)]}
+            for i, a in enumerate(names) if a in set(agents)}  # fmt: skip
+
+
+def curve_agents(folder: str | Path) -> list[str]:
+    """The contestants with a curve file in ``folder``: the colour universe of its figures."""
+    found = {p.stem.split("__")[1] for p in Path(folder).glob("*__*.csv")}
+    return sorted(a for a in found if reference_kind(a) is None)
 
 
 def write_curves(evaluation: Evaluation, folder: str | Path) -> Path:
@@ -35,68 +95,103 @@ def write_curves(evaluation: Evaluation, folder: str | Path) -> Path:
     return path
 
 
-def plot_env(env: str, folder: str | Path) -> Path | None:
-    """One PNG per distribution: every agent's reward per step (smoothed) with the references."""
+def _draw(ax, files: list[Path], x: str, value: str, smooth: bool, universe: Iterable[str]) -> None:
+    """Every contestant once, then every reference once (see the module docstring)."""
+    refs: dict[str, tuple[pd.Series, pd.Series]] = {}
+    agents = [p.stem.split("__")[1] for p in files]
+    styles = agent_styles([a for a in agents if reference_kind(a) is None], universe)
+    for path in files:
+        df = pd.read_csv(path)
+        if smooth:
+            window = max(1, len(df) // 25)
+            df = df.rolling(window, min_periods=1).mean().assign(**{x: df[x]})
+        agent = path.stem.split("__")[1]
+        for kind, *_ in REFERENCE_STYLES:
+            if f"{kind}_{value}" in df and kind not in refs:
+                refs[kind] = (df[x], df[f"{kind}_{value}"])
+        kind = reference_kind(agent)
+        if kind is None:
+            ax.plot(df[x], df[f"agent_{value}"], lw=1.4, label=agent, **styles[agent])
+        elif kind not in refs:
+            refs[kind] = (df[x], df[f"agent_{value}"])
+    for kind, label, colour, dashes, width in REFERENCE_STYLES:
+        if kind in refs:
+            ax.plot(*refs[kind], color=colour, ls=dashes, lw=width, label=label)
+
+
+def _legend(ax) -> None:
+    # beside the axes, not on them: the curves of good agents crowd the top of the plot
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0, frameon=False)
+
+
+def _curve_files(env: str, folder: Path, episodes: bool) -> list[Path]:
+    if episodes:
+        return sorted(folder.glob(f"{env}__*__episodes.csv"))
+    return sorted(p for p in folder.glob(f"{env}__*.csv") if not p.stem.endswith("__episodes"))
+
+
+def plot_env(
+    env: str, folder: str | Path, out_dir: str | Path | None = None, universe: Iterable[str] | None = None
+) -> Path | None:
+    """``<env>.png`` in ``out_dir`` (default: ``folder``): every agent's reward per step
+    (running mean) with the references; also ``<env>__episodes.png`` where trials hold several
+    episodes.  ``universe``: the agents colours are assigned over (default: every curve in ``folder``)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     folder = Path(folder)
-    files = sorted(p for p in folder.glob(f"{env}__*.csv") if not p.stem.endswith("__episodes"))
+    out_dir = Path(out_dir) if out_dir is not None else folder
+    files = _curve_files(env, folder, episodes=False)
     if not files:
         return None
-    fig, ax = plt.subplots(figsize=(7, 4))
-    refs_drawn = False
-    for path in files:
-        df = pd.read_csv(path)
-        window = max(1, len(df) // 25)
-        smooth = df.rolling(window, min_periods=1).mean()
-        ax.plot(df["step"], smooth["agent_reward"], label=path.stem.split("__", 1)[1], lw=1.2)
-        if not refs_drawn:
-            ax.plot(df["step"], smooth["bayes_reward"], "k--", lw=1.5, label="Bayes-optimal")
-            ax.plot(df["step"], df["oracle_reward"], "k:", lw=1, label="oracle")
-            ax.plot(df["step"], df["random_reward"], color="grey", lw=1, label="random")
-            refs_drawn = True
+    window = max(1, len(pd.read_csv(files[0])) // 25)
+    fig, ax = plt.subplots(figsize=(8.6, 4))
+    universe = curve_agents(folder) if universe is None else list(universe)
+    _draw(ax, files, "step", "reward", smooth=True, universe=universe)
     ax.set_xlabel("step of the trial")
     ax.set_ylabel(f"mean reward per step (running mean, {window})")
     ax.set_title(env)
-    ax.legend(fontsize=7, ncol=2)
+    _legend(ax)
     fig.tight_layout()
-    out = folder / f"{env}.png"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    out = out_dir / f"{env}.png"
     fig.savefig(out, dpi=90)
     plt.close(fig)
-    plot_episodes(env, folder)
+    plot_episodes(env, folder, out_dir, universe)
     return out
 
 
-def plot_episodes(env: str, folder: str | Path) -> Path | None:
-    """``<env>__episodes.png``: mean return per inner episode of every agent, with the references."""
+def plot_episodes(
+    env: str, folder: str | Path, out_dir: str | Path | None = None, universe: Iterable[str] | None = None
+) -> Path | None:
+    """``<env>__episodes.png`` in ``out_dir`` (default: ``folder``): mean return per inner episode
+    of every agent, with the references."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     folder = Path(folder)
-    files = sorted(folder.glob(f"{env}__*__episodes.csv"))
+    out_dir = Path(out_dir) if out_dir is not None else folder
+    files = _curve_files(env, folder, episodes=True)
     if not files:
         return None
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for i, path in enumerate(files):
-        df = pd.read_csv(path)
-        ax.plot(df["episode"], df["agent_return"], "o-", lw=1.2, label=path.stem.split("__")[1])
-        if i == 0:
-            if "bayes_return" in df:
-                ax.plot(df["episode"], df["bayes_return"], "k--", lw=1.5, label="Bayes-optimal")
-            if "random_return" in df:
-                ax.plot(df["episode"], df["random_return"], color="grey", lw=1, label="random")
+    fig, ax = plt.subplots(figsize=(8.6, 4))
+    universe = curve_agents(folder) if universe is None else list(universe)
+    _draw(ax, files, "episode", "return", smooth=False, universe=universe)
+    for line in ax.get_lines():
+        line.set_marker("o")
+        line.set_markersize(3)
     ax.set_xlabel("inner episode of the trial")
     ax.set_ylabel("mean return per episode")
     ax.set_xticks(pd.read_csv(files[0])["episode"])
     ax.set_title(f"{env}: adaptation across episodes")
-    ax.legend(fontsize=7, ncol=2)
+    _legend(ax)
     fig.tight_layout()
-    out = folder / f"{env}__episodes.png"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    out = out_dir / f"{env}__episodes.png"
     fig.savefig(out, dpi=90)
     plt.close(fig)
     return out

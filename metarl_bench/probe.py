@@ -81,6 +81,7 @@ def build_parser() -> CommandParser:
     )
     p.add_argument("--checkpoint", help="probe this saved agent instead of the shipped checkpoint")
     p.add_argument("--no-control", action="store_true", help="skip the untrained-agent control")
+    p.add_argument("--report", action="store_true", help="afterwards, regenerate the HTML report <results>/report/")
     return p
 
 
@@ -155,6 +156,8 @@ def _probe(parser: CommandParser, args: argparse.Namespace, argv: list[str]) -> 
     try:
         options = parse_common(args, shlex.join(["python", "-m", "metarl_bench.probe", *argv]))
         own = parse_probe(args, options)
+        if args.report and not options.save:
+            raise ValueError("--report draws the page from saved rows; drop --no-save")
     except (UnknownNameError, ValueError) as exc:
         return parser.fail(exc)
     set_torch_threads(options)
@@ -179,6 +182,11 @@ def _probe(parser: CommandParser, args: argparse.Namespace, argv: list[str]) -> 
         if options.save:
             print(f"wrote {len(rows)} row(s) to {options.results / PROBE_FILE}; curves and plots to "
                   f"{options.results / PROBE_DIR}/")  # fmt: skip
+    if args.report and rows:
+        from metarl_bench import report as html_report
+
+        if not html_report.refresh(options.results, parser.prog):
+            return 1
     if failed:
         print(f"{len(failed)} probe run(s) failed:\n" + "\n".join(f"  {f}" for f in failed), file=sys.stderr)
         return 1

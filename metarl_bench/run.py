@@ -65,6 +65,7 @@ def build_parser() -> CommandParser:
         help="import this module first (it registers your own families or agents); repeatable",
     )
     p.add_argument("--list", action="store_true", help="list distributions, suites and agents, then exit")
+    p.add_argument("--report", action="store_true", help="afterwards, regenerate the HTML report <results>/report/")
     return p
 
 
@@ -102,6 +103,8 @@ def _run(parser: CommandParser, args: argparse.Namespace) -> int:
             return 0
         options = parse_common(args, command_line())
         sweep.check_backend(args.backend, args.address)
+        if args.report and not options.save:
+            raise ValueError("--report draws the page from saved rows; drop --no-save")
     except (UnknownNameError, ValueError) as exc:
         return parser.fail(exc)
     set_torch_threads(options)
@@ -133,6 +136,11 @@ def _run(parser: CommandParser, args: argparse.Namespace) -> int:
     if options.save and report.rows:
         curves = options.results / "curves"
         print(f"wrote {len(report.rows)} row(s) to {board}; curves and plots to {curves}/")
+    if args.report and report.rows:
+        from metarl_bench import report as html_report
+
+        if not html_report.refresh(options.results, parser.prog):
+            return 1
     if report.failed:
         print(report.summary(), file=sys.stderr)
         return 1
