@@ -465,9 +465,11 @@ def suite_section(suite: str, envs: list[str], inputs: Inputs, writer: Writer, r
              "<h3>Leaderboard</h3>", leaderboard_table(suite, envs, rows, refs)]  # fmt: skip
     sets = [suite] if suite != "other" else []
     # sets of distributions that are not suites (e.g. a training-seed study) go under the first suite holding them
+    from metarl_bench.registry import list_suites
+
     for name in dict.fromkeys(inputs.aggregates["suite"]):
         members = str(name).split("+")
-        if "+" in str(name) and set(members) <= set(envs) and name not in writer.sets_shown:
+        if name not in list_suites() and set(members) <= set(envs) and name not in writer.sets_shown:
             sets.append(name)
             writer.sets_shown.add(name)
     current_ids = set(rows["run_id"].astype(str))
