@@ -15,8 +15,10 @@ from metarl_bench.agent import UnsupportedFamilyError
 
 torch.set_num_threads(1)
 
-# One bandit and one gridworld; both have shipped rl2 and vsml checkpoints.
-FAMILIES = ("bernoulli-k2-h100", "heart-trap-5x5")
+# One bandit and one gridworld, both with shipped rl2 and vsml checkpoints, and one tabular MDP
+# (learning agents have no checkpoint there: they declare it unsupported); 12 steps cross the
+# MDP's first episode boundary, where its agents re-plan.
+FAMILIES = ("bernoulli-k2-h100", "heart-trap-5x5", "tabular-mdp-s10-a5-n10")
 STEPS = 12
 TRIALS = 6
 
@@ -42,10 +44,10 @@ def ready_agent(name: str, env: str):
     family = metarl_bench.make_family(env)
     try:
         agent = metarl_bench.make_agent(name, family)
+        if agent.learns:
+            agent.prepare(train_family=family, train_env=env)  # the shipped checkpoint
     except UnsupportedFamilyError:
         return None
-    if agent.learns:
-        agent.prepare(train_family=family, train_env=env)  # the shipped checkpoint
     return agent
 
 

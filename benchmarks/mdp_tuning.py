@@ -1,0 +1,91 @@
+"""Tune the tabular-MDP agents' constants and pick the family's lower-bound policy, on training tasks.
+
+The RL² paper grid-searched the constant of each method per n ("For each method with
+hyperparameters, we maximize the score with a separate grid search for each of the
+experimental settings", sec. 3.1; its evaluation script searches 21 log-spaced scalings
+in [1e-4, 1] for UCRL2 and BEB and epsilon in {0.1, ..., 1.0}).  We search the same
+grids, but on *training* tasks: 1000 tasks of the train stream of each distribution
+(``metarl_bench.seeding.stream(TRAIN, name, seed, k)``, with separate keys for tasks,
+noise and the agents' randomness), never the held-out evaluation tasks or noise.  Then
+every candidate policy is measured on the same training tasks and the best one becomes
+the distribution's lower-bound Bayes reference.
+
+Prints the tables ``TUNED`` (``envs/mdp_policies.py``) and ``BEST_POLICY``
+(``envs/mdp_reference.py``), and the first-walk upper bound with its Monte Carlo error.
+
+    python benchmarks/mdp_tuning.py [--tasks 1000] [--episodes 10,25,50,75,100]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+
+import metarl_bench
+from metarl_bench.envs import mdp_policies, mdp_reference
+from metarl_bench.seeding import TRAIN, stream
+from metarl_bench.trial import TrialEnv
+
+TASKS, NOISE, AGENT = 1, 2, 3  # extra spawn keys of the train stream
+# agent: (constant, grid, the agent that plays the tuned value, if it is one of its own)
+GRIDS = {
+    "ucrl2": ("scaling", mdp_policies.SCALING_GRID, "ucrl2-tuned"),
+    "beb": ("scaling", mdp_policies.SCALING_GRID, "beb-tuned"),
+    "mdp-epsilon-greedy": ("epsilon", mdp_policies.EPSILON_GRID, None),  # best at the default 0.1
+}
+UNTUNED = ("psrl", "mdp-greedy", "mdp-epsilon-greedy", "ucrl2", "beb")
+
+
+def train_return(agent, name: str, tasks, seed: int = 0) -> float:
+    """Mean trial return of ``agent`` on the training ``tasks`` (training noise and agent streams)."""
+    family = agent.family
+    env = TrialEnv(family, num_trials=len(tasks["R"]))
+    obs = env.reset(seed=stream(TRAIN, name, seed, NOISE), tasks=tasks)
+    memory = agent.reset(env.num_trials, rng=stream(TRAIN, name, seed, AGENT))
+    total = np.zeros(env.num_trials)
+    for _ in range(family.trial_length):
+        actions, memory = agent.act(obs, memory)
+        obs, rewards, _, _ = env.step(actions)
+        total += rewards
+    return float(total.mean())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--tasks", type=int, default=1000)
+    parser.add_argument("--episodes", default="10,25,50,75,100")
+    args = parser.parse_args()
+    tuned: dict[str, dict[int, float]] = {a: {} for a in GRIDS}
+    best: dict[int, str] = {}
+    for n in (int(x) for x in args.episodes.split(",")):
+        name = f"tabular-mdp-s10-a5-n{n}"
+        family = metarl_bench.make_family(name)
+        tasks = family.sample_tasks(stream(TRAIN, name, 0, TASKS), args.tasks)
+        scores: dict[str, float] = {}
+        for agent, (param, grid, tuned_agent) in GRIDS.items():
+            start = time.perf_counter()
+            results = [train_return(metarl_bench.make_agent(agent, family, **{param: x}), name, tasks) for x in grid]
+            i = int(np.argmax(results))
+            tuned[agent][n] = grid[i]
+            if tuned_agent:
+                scores[tuned_agent] = results[i]
+            grid_text = " ".join(f"{x:.3g}:{r:.1f}" for x, r in zip(grid, results, strict=True))
+            print(f"n={n} {agent}: best {param}={grid[i]:.4g} -> {results[i]:.1f} "
+                  f"({time.perf_counter() - start:.0f} s)\n  {grid_text}", flush=True)  # fmt: skip
+        for agent in UNTUNED:
+            scores[agent] = train_return(metarl_bench.make_agent(agent, family), name, tasks)
+        best[n] = max(scores, key=scores.get)
+        print(f"n={n} training-task returns: " + ", ".join(f"{a} {r:.1f}" for a, r in scores.items()))
+        print(f"n={n} best policy: {best[n]}", flush=True)
+        bound = mdp_reference.relaxed_upper_return(family, tasks)
+        oracle = family.oracle_return(tasks)
+        print(f"n={n} first-walk upper bound {bound.mean():.2f} +- {bound.std() / np.sqrt(len(bound)):.2f} "
+              f"(oracle {oracle.mean():.2f}, paired gap {(oracle - bound).mean():.3f})", flush=True)  # fmt: skip
+    print("\nTUNED =", {a: {n: float(f"{x:.6g}") for n, x in v.items()} for a, v in tuned.items()})
+    print("BEST_POLICY =", best)
+
+
+if __name__ == "__main__":
+    main()
