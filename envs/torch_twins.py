@@ -139,17 +139,19 @@ class _GridTwin(TorchDynamics):
     def move(self, pos: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
         return self.flat_next.gather(0, (pos * self.family.num_actions).add_(actions))
 
-    def _scalar(self, value: float) -> torch.Tensor:
-        return torch.tensor(value, dtype=torch.float64, device=self.device)
-
 
 class GoalGridTwin(_GridTwin):
     """``GoalGrid.step``: 1 on the goal, ``step_reward`` elsewhere."""
 
+    def __init__(self, family: GoalGrid, device: str | torch.device):
+        super().__init__(family, device)
+        # float64 scalars made once: a Python float in torch.where would make float32 rewards
+        self.on_goal = torch.tensor(1.0, dtype=torch.float64, device=self.device)
+        self.elsewhere = torch.tensor(family.step_reward, dtype=torch.float64, device=self.device)
+
     def step(self, tasks: Tensors, state: Tensors, actions: torch.Tensor) -> tuple[Tensors, torch.Tensor]:
         pos = self.move(state["pos"], actions)
-        on_goal, elsewhere = self._scalar(1.0), self._scalar(self.family.step_reward)
-        return {"pos": pos}, torch.where(pos == tasks["goal"], on_goal, elsewhere)
+        return {"pos": pos}, torch.where(pos == tasks["goal"], self.on_goal, self.elsewhere)
 
 
 class HeartTrapTwin(_GridTwin):
