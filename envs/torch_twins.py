@@ -37,11 +37,11 @@ MAX_TABLE_BYTES = 2**31  # the Gaussian reward table; beyond this, play the fami
 def uniform_thresholds(p: torch.Tensor) -> torch.Tensor:
     """:func:`metarl_bench.noise.uniform_thresholds` on the device (int64), the same operations."""
     q = torch.nan_to_num(p, nan=-1.0, posinf=2.0, neginf=-1.0) * float(2**53)
-    floor = torch.clamp(torch.floor(q), 0, 2**53).to(torch.int64)
-    base = torch.clamp(floor, min=1) - 1
-    window = base[..., None] + torch.arange(3, device=p.device)
-    below = (window < 2**53) & (bits_to_uniform(window) < p[..., None])
-    return base + below.sum(dim=-1)
+    f = torch.clamp(torch.floor(q), 0.0, float(2**53))
+    lo = f - 1.0
+    below_lo = (lo >= 0.0) & (bits_to_uniform(lo) < p)
+    below_f = (f < float(2**53)) & (bits_to_uniform(f) < p)
+    return torch.clamp(lo, min=0.0).to(torch.int64) + below_lo + below_f
 
 
 class _BanditTwin(TorchDynamics):

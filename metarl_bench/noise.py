@@ -102,7 +102,7 @@ def counter_bits(keys: np.ndarray, arms: np.ndarray, counts: np.ndarray) -> np.n
 
 
 def bits_to_uniform(bits: np.ndarray) -> np.ndarray:
-    """Uniform(0, 1) floats of :func:`counter_bits`: (bits + 0.5) / 2**53, float64."""
+    """The uniforms of :func:`counter_bits`: (bits + 0.5) / 2**53 in float64 (bits may be whole floats)."""
     u = bits.astype(np.float64)
     u += 0.5
     u *= _INV_2_53
@@ -125,14 +125,15 @@ def uniform_thresholds(p: np.ndarray) -> np.ndarray:
 
     A Bernoulli(p) draw then compares integers and skips the conversion to floats.  The
     map b -> u(b) from bits to uniforms is monotone and 2**53 u(b) lies in [b, b + 1], so
-    every b < floor(2**53 p) - 1 is below p and every b > floor(2**53 p) + 1 is not: T
-    follows from evaluating that very map on the three integers between.  Exact for every
-    p, NaN (never below) and values outside [0, 1] included.  Returns uint64, p's shape.
+    with F = floor(2**53 p) every b < F - 1 is below p and every b > F is not: T follows
+    from evaluating that very map at F - 1 and F.  Exact for every p, NaN (never below)
+    and values outside [0, 1] included.  Returns uint64, p's shape.
     """
     p = np.asarray(p, np.float64)
-    q = np.nan_to_num(p, nan=-1.0, posinf=2.0, neginf=-1.0) * float(2**BITS)
-    floor = np.clip(np.floor(q), 0, 2**BITS).astype(np.uint64)
-    base = np.maximum(floor, np.uint64(1)) - np.uint64(1)
-    window = base[..., None] + np.arange(3, dtype=np.uint64)
-    below = (window < np.uint64(2**BITS)) & (bits_to_uniform(window) < p[..., None])
-    return base + below.sum(axis=-1, dtype=np.uint64)
+    q = np.nan_to_num(p, nan=-1.0, posinf=2.0, neginf=-1.0)
+    q *= float(2**BITS)
+    f = np.clip(np.floor(q), 0.0, float(2**BITS))  # whole numbers, exact in float64
+    lo = f - 1.0
+    below_lo = (lo >= 0.0) & (bits_to_uniform(lo) < p)
+    below_f = (f < float(2**BITS)) & (bits_to_uniform(f) < p)
+    return np.maximum(lo, 0.0).astype(np.uint64) + below_lo + below_f
