@@ -122,6 +122,8 @@ def _run(parser: CommandParser, args: argparse.Namespace) -> int:
         return parser.fail(exc)
     if not specs:
         return 0
+    where = f"rows to {board}" if options.save else "no rows saved (--no-save)"
+    print(f"{len(specs)} run(s) on the {args.backend} backend; {where}", flush=True)
     try:
         backend = sweep.make_backend(args.backend, args.address, args.max_retries)
     except (ValueError, sweep.BackendError) as exc:
