@@ -1,7 +1,7 @@
 """The Bayes reference the tabular-MDP family declares: the best measured policy, and an upper bound.
 
-**Lower bound.**  The Bayes-optimal policy plans in a belief space of 300 continuous
-dimensions (10 states, 5 actions), out of exact reach.  The family declares
+**Lower bound.**  The Bayes-optimal policy plans over beliefs about 500 unknown
+parameters (10 states, 5 actions), out of exact reach.  The family declares
 ``"lower-bound:<policy>"``: the policy of ``mdp_policies`` with the highest mean return
 on *training* tasks (the train stream, never the held-out tasks), measured per
 distribution by ``python benchmarks/mdp_tuning.py`` and kept in :data:`BEST_POLICY`.

@@ -27,7 +27,7 @@ Dirichlet posteriors on the transition rows and Normal-Normal posteriors (known 
 on the mean rewards.  The last transition of an episode is not observed (the next
 observation is the start state of the next episode), so it updates the reward only; the
 belief therefore tracks the state and the step.  Exact Bayes-optimal planning is out of
-reach (the belief has 300 continuous dimensions for 10 states and 5 actions), so the
+reach (for 10 states and 5 actions the unknown MDP has 500 parameters), so the
 family declares the best measured policy as a lower bound (``mdp_reference``).
 """
 
