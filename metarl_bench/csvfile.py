@@ -139,6 +139,8 @@ def append_csv(path: str | Path, rows: Iterable[Mapping[str, Any]], schema: Sche
         mode = stat.S_IMODE(path.stat().st_mode) if path.exists() else _new_file_mode()
         new = pd.DataFrame(rows, columns=list(schema.columns))
         df = new if old.empty else pd.concat([old, new], ignore_index=True)
+        for column in schema.numeric:  # validated above: numbers or empty; one dtype, so one format
+            df[column] = pd.to_numeric(df[column].replace("", None))
         fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".csv", dir=path.parent)
         try:
             with os.fdopen(fd, "w", newline="") as f:
