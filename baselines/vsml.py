@@ -384,9 +384,9 @@ def play_members(
 
     ``env_backend="torch"`` steps the trials on ``device`` (``TorchTrialEnv``, for families
     with a torch twin): nothing goes back to the host until the returns.  ``"numpy"`` steps
-    them in ``TrialEnv``.  ``"auto"``: torch on an accelerator when the family has a twin,
-    numpy on the CPU, where it is the faster of the two.  All give the same returns, bit
-    for bit.
+    them in ``TrialEnv``.  ``"auto"``: torch on an accelerator when the family has a twin;
+    on the CPU numpy, the reference, which is as fast there (``benchmarks/vsml_speed.py``).
+    All give the same returns, bit for bit.
     """
     if env_backend not in ENV_BACKENDS:
         raise ValueError(f"env_backend must be one of {ENV_BACKENDS}, got {env_backend!r}")

@@ -84,11 +84,14 @@ def torch_cpu(env_name: str, batch: int, seconds: float) -> float | None:
     try:
         import torch
 
-        from metarl_bench.torch_trial import TorchTrialEnv
+        from metarl_bench.torch_trial import TorchTrialEnv, torch_twin
     except ImportError:
         return None
+    family = metarl_bench.make_family(env_name)
+    if torch_twin(family) is None:  # a family (or a version of metarl-bench) without the torch path
+        return None
     torch.set_num_threads(1)
-    env = TorchTrialEnv(metarl_bench.make_family(env_name), batch, seed=0, check_actions=False)
+    env = TorchTrialEnv(family, batch, seed=0, check_actions=False)
     actions = torch.as_tensor(_actions(batch, env.num_actions, env.trial_length))
 
     def trial():
