@@ -13,7 +13,7 @@ within 15 s on one H100/H200) and reports the training wall time and the score o
 final parameters on 10,000 fresh tasks; ``--cpu-score`` does the same on the CPU (minutes).
 
     python benchmarks/vsml_speed.py [--arms 2,10] [--horizon 20] [--generations 2] [--quick]
-    python benchmarks/vsml_speed.py --time-to-score [--cpu-score]
+    python benchmarks/vsml_speed.py --time-to-score [--cpu-score] [--curve 10]
 
 ``--horizon`` only sets how long each timed generation is (on the CPU, throughput per
 step does not depend on it); the sizes only a GPU is timed at play full 100-step trials.
@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 import metarl_bench
-from metarl_bench.baselines.vsml import PRESETS, VSMLAgent
+from metarl_bench.baselines.vsml import PRESETS, VSMLAgent, _references, _score, play
 from metarl_bench.provenance import cpu_device
 
 POPULATIONS = (16, 64, 256)
@@ -65,14 +65,25 @@ def generation_rate(
     return steps * generations / (stamps[-1] - stamps[0])
 
 
-def time_to_score(device: str, env_backend: str = "auto") -> tuple[float, float, int]:
-    """(training wall seconds, score on 10,000 fresh tasks, generations) of the ``gpu`` preset."""
+def time_to_score(device: str, curve: int = 0) -> tuple[float, float, int]:
+    """(training wall seconds, score on 10,000 fresh tasks, generations) of the ``gpu`` preset.
+
+    ``curve > 0`` also prints the score of the mean parameters on 4,000 fixed tasks every
+    ``curve`` generations (their evaluation then counts in the wall time).
+    """
     family = metarl_bench.make_family(SCORE_ENV)
     agent = VSMLAgent(family, preset="gpu")
+    refs = _references(family)
+    tasks = family.sample_tasks(np.random.default_rng(123), 4000)
+
+    def report(a: VSMLAgent, stats: dict) -> None:
+        if curve and stats["generation"] % curve == 0:
+            ret = play(a.net, a.theta[None], family, tasks, np.random.default_rng(7), device=device).mean()
+            print(f"#   generation {stats['generation']:4d}: score {_score(float(ret), refs):.1f}", flush=True)
+
     _sync(device)
-    stats = agent.fit(
-        family, agent.cfg.train_steps, seed=0, progress=False, device=device, eval_tasks=10_000, env_backend=env_backend
-    )
+    options = {"progress": False, "device": device, "eval_tasks": 10_000, "callback": report}
+    stats = agent.fit(family, agent.cfg.train_steps, seed=0, **options)
     return stats["train_wall_s"], stats["train_score"], stats["generations"]
 
 
@@ -84,6 +95,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help=f"only population x tasks in {QUICK} on the CPU")
     parser.add_argument("--time-to-score", action="store_true", help="train the gpu preset on every CUDA device")
     parser.add_argument("--cpu-score", action="store_true", help="with --time-to-score: on the CPU too (minutes)")
+    parser.add_argument("--curve", type=int, default=0, help="with --time-to-score: the score every N generations")
     args = parser.parse_args()
     torch.set_num_threads(1)
     if hasattr(os, "sched_setaffinity"):
@@ -123,7 +135,7 @@ def main() -> None:
         if not targets:
             print("# no CUDA device: time to score not measured (--cpu-score measures it on the CPU)")
         for device, label in targets:
-            wall, score, generations = time_to_score(device)
+            wall, score, generations = time_to_score(device, args.curve)
             print(f"{label:40s} {generations} generations in {wall:.1f} s, score {score:.1f}")
 
 
