@@ -6,9 +6,10 @@ operation, so its observations and rewards equal the numpy ones bit for bit:
 * Bernoulli bandits (independent and dependent arms) advance and hash the noise counters
   on the device (``metarl_bench.torch_noise``) and compare the bits with the integer
   thresholds of p, as the numpy step does: integers only.
-* The Gaussian bandit needs the normal quantile of its uniforms, and no torch ``log`` or
-  ``sqrt`` rounds like the host's libm (CPU torch differs in about one value in a
-  thousand), so its twin takes the reward table from the numpy definition instead:
+* The Gaussian bandit needs the normal quantile of its uniforms, and torch's ``log``,
+  ``sqrt`` and ``special.ndtri`` do not round like scipy and the host's libm (they differ
+  in the last bit for some inputs), so its twin takes the reward table from the numpy
+  definition instead:
   ``load`` evaluates ``noise.counter_normal`` for every (trial key, arm, pull number) a
   trial can reach, once per trial on the host, and each step gathers from it on the
   device.  Trials that share a key (a population playing the same tasks) share rows.
@@ -31,7 +32,7 @@ from metarl_bench.torch_noise import COUNTER_STEP, bits_to_uniform, counters_to_
 from metarl_bench.torch_trial import Tensors, TorchDynamics
 
 STEP_METHODS = ("init_state", "start_episode", "observe", "step", "move")
-MAX_TABLE_BYTES = 2**31  # the Gaussian reward table; beyond this, play the family in numpy
+MAX_TABLE_BYTES = 2**31  # the Gaussian reward table; a larger one is refused (play such batches in numpy)
 
 
 def uniform_thresholds(p: torch.Tensor) -> torch.Tensor:
