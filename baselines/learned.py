@@ -4,3 +4,5 @@ from metarl_bench.registry import register_agent
 
 register_agent("rl2", "metarl_bench.baselines.rl2:RL2Agent")
 register_agent("vsml", "metarl_bench.baselines.vsml:VSMLAgent")
+register_agent("vsml-clone", "metarl_bench.baselines.vsml_clone:VSMLCloneAgent")
+register_agent("vsml-clone-es", "metarl_bench.baselines.vsml_clone:VSMLCloneESAgent")

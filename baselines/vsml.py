@@ -52,7 +52,8 @@ from metarl_bench.seeding import train_rng
 from metarl_bench.torch_trial import TorchTrialEnv, torch_twin
 from metarl_bench.trial import TrialEnv
 
-CHECKPOINT_DIR = Path(__file__).resolve().parent / "checkpoints" / "vsml"
+CHECKPOINT_ROOT = Path(__file__).resolve().parent / "checkpoints"  # one folder per agent name
+CHECKPOINT_DIR = CHECKPOINT_ROOT / "vsml"
 CHECKPOINT_FORMAT = 1
 DEFAULT_TRAIN_ENV = "bernoulli-k2-h100"  # the shipped checkpoint that plays Bernoulli bandits of any k
 
@@ -260,7 +261,12 @@ class VSMLNet:
 
 
 def _tanh(x: torch.Tensor) -> torch.Tensor:
-    """tanh as 2 sigmoid(2x) - 1: the same function, ~10x faster than torch.tanh on CPU."""
+    """tanh as 2 sigmoid(2x) - 1: the same function, ~10x faster than torch.tanh on CPU.
+
+    In place when no gradient is wanted (ES); out of place, same numbers, under autograd
+    (cloning backpropagates through the step, and sigmoid's backward needs its output)."""
+    if x.requires_grad and torch.is_grad_enabled():
+        return 2 * torch.sigmoid(2 * x) - 1
     return torch.sigmoid(2 * x).mul_(2).sub_(1)
 
 
@@ -479,6 +485,7 @@ class VSMLAgent(Agent):
     name = "vsml"
     learns = True
     transfers_across_spaces = True  # parameters are shared by every cell: any number of arms
+    extra_config: tuple[str, ...] = ()  # config keys of a subclass, beside VSMLConfig's
 
     def __init__(self, family: TaskFamily, preset: str = "cpu", **config: Any):
         if preset not in PRESETS:
@@ -595,7 +602,7 @@ class VSMLAgent(Agent):
         return DEFAULT_TRAIN_ENV if same_kind and self.checkpoint_path(DEFAULT_TRAIN_ENV).exists() else env
 
     def checkpoint_path(self, train_env: str, seed: int = 0) -> Path:
-        return CHECKPOINT_DIR / checkpoint_name(train_env, seed, ".pt")
+        return CHECKPOINT_ROOT / self.name / checkpoint_name(train_env, seed, ".pt")
 
     def prepare(
         self,
@@ -611,17 +618,21 @@ class VSMLAgent(Agent):
         if not retrain and budget is None:
             if not path.exists():
                 raise UnsupportedFamilyError(
-                    f"no shipped vsml checkpoint for {train_env!r} (looked for {path}); pass --retrain or "
+                    f"no shipped {self.name} checkpoint for {train_env!r} (looked for {path}); pass --retrain or "
                     f"--train-steps to train one, or --train-env {DEFAULT_TRAIN_ENV} to play the shipped one zero-shot"
                 )
             self.load_weights(path, expect_env=train_env, device=device)
             return {"train_steps": self.train_steps, "train_wall_s": 0.0, "checkpoint": path.name}
         # Periodic checkpoints of a CLI run go to the temp folder, never into the package.
-        partial = Path(tempfile.gettempdir()) / "metarl_bench" / "vsml" / f"{train_env}-seed{seed}.partial.pt"
+        partial = Path(tempfile.gettempdir()) / "metarl_bench" / self.name / f"{train_env}-seed{seed}.partial.pt"
         partial.parent.mkdir(parents=True, exist_ok=True)
         return self.fit(
-            train_family, budget or self.cfg.train_steps, seed, train_env=train_env, device=device, save_path=partial
+            train_family, budget or self.default_budget(), seed, train_env=train_env, device=device, save_path=partial
         )
+
+    def default_budget(self) -> int:
+        """The training budget (env steps) when the user gives none."""
+        return self.cfg.train_steps
 
     # ------------------------------------------------------------------ acting
     def reset(self, num_trials: int, rng: np.random.Generator | None = None, tasks: Arrays | None = None) -> Any:
@@ -640,7 +651,10 @@ class VSMLAgent(Agent):
         return logits[0].double().cpu().numpy(), {**memory, "state": state}
 
     def act(self, obs: Obs, memory: Any) -> tuple[np.ndarray, Any]:
-        logits, memory = self.logits(obs, memory)
+        return self.act_on_logits(*self.logits(obs, memory))
+
+    def act_on_logits(self, logits: np.ndarray, memory: Any) -> tuple[np.ndarray, Any]:
+        """Actions drawn from the policy with these logits (the memory ``logits`` returned)."""
         rng = fresh_rng(memory["rng"])
         memory = {**memory, "rng": rng}
         if self.cfg.deterministic:  # argmax, ties broken at random (keeps arms symmetric)
@@ -676,25 +690,25 @@ class VSMLAgent(Agent):
         os.replace(tmp, path)  # a reader never sees half a checkpoint
         return path
 
-    @staticmethod
-    def read_checkpoint(path: str | Path) -> dict[str, Any]:
-        """The checkpoint's record; ValueError if the file is not a vsml checkpoint."""
+    @classmethod
+    def read_checkpoint(cls, path: str | Path) -> dict[str, Any]:
+        """The checkpoint's record; CheckpointError if the file is not a checkpoint of this agent."""
         path = Path(path)
         try:
             record = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as exc:  # torch raises many types for a foreign or broken file
             raise CheckpointError(
-                f"{path} is not a vsml checkpoint: expected a torch file saved by VSMLAgent.save "
+                f"{path} is not a {cls.name} checkpoint: expected a torch file saved by {cls.__name__}.save "
                 f"(a dict of tensors and our record) ({type(exc).__name__})"
             ) from None
         if not isinstance(record, dict) or "agent" not in record:
-            raise CheckpointError(f"{path} is not a vsml checkpoint (no agent record)")
-        if record["agent"] != "vsml":
-            raise CheckpointError(f"{path} is a checkpoint of agent {record['agent']!r}, not 'vsml'")
+            raise CheckpointError(f"{path} is not a {cls.name} checkpoint (no agent record)")
+        if record["agent"] != cls.name:
+            raise CheckpointError(f"{path} is a checkpoint of agent {record['agent']!r}, not {cls.name!r}")
         missing = {"format", "config", "obs_dim", "trained_on", "train_steps", "theta"} - set(record)
         if missing or record["format"] != CHECKPOINT_FORMAT:
             raise CheckpointError(
-                f"{path} is not a vsml checkpoint of format {CHECKPOINT_FORMAT} (missing {sorted(missing)})"
+                f"{path} is not a {cls.name} checkpoint of format {CHECKPOINT_FORMAT} (missing {sorted(missing)})"
             )
         return record
 
@@ -709,7 +723,7 @@ class VSMLAgent(Agent):
                 f"{self.family.describe()} gives {_obs_dim(self.family)} (any number of arms is fine)"
             )
         try:
-            cfg = VSMLConfig(**record["config"])
+            cfg = VSMLConfig(**{k: v for k, v in record["config"].items() if k not in self.extra_config})
         except (TypeError, ValueError) as exc:
             raise CheckpointError(f"{path} holds a vsml config this version cannot read ({exc})") from None
         net = VSMLNet(cfg, record["obs_dim"])

@@ -1,0 +1,214 @@
+"""The gradient bandit algorithm (Sutton & Barto 2018, section 2.8): online backprop on a softmax.
+
+Preferences H (one per arm) define the policy pi = softmax(H).  After pulling arm A and
+receiving R, every preference takes one stochastic-gradient step on the expected reward:
+
+    H_a <- H_a + step_size * (R - baseline) * (1[a = A] - pi_a)
+
+with ``baseline`` the running mean of the rewards so far, this one included (Sutton &
+Barto's errata; ``"mean"``), or 0 (``"none"``).  That is backprop through a linear softmax
+policy, which makes it the teacher that ``vsml-clone`` learns to imitate.
+
+The step size and baseline are the only knobs, so "meta-training" is a small grid sweep on
+*training* tasks of the distribution (``fit``; never the held-out ones).  The chosen values
+ship as a JSON per distribution (``checkpoints/gradient-bandit/``); without one, ``prepare``
+runs the sweep (seconds).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from metarl_bench.agent import Agent, CheckpointError, Obs, checkpoint_name, fresh_rng, last_transition
+from metarl_bench.family import Arrays, TaskFamily
+from metarl_bench.registry import register_agent
+from metarl_bench.seeding import train_rng
+from metarl_bench.trial import TrialEnv
+
+from .classical import require_bandit
+
+CHECKPOINT_DIR = Path(__file__).resolve().parent / "checkpoints" / "gradient-bandit"
+BASELINES = ("mean", "none")
+# The sweep: a log grid of step sizes (factor 2) crossed with both baselines.
+STEP_SIZES = tuple(float(x) for x in 0.025 * 2.0 ** np.arange(9))  # 0.025 ... 6.4
+SWEEP_TASKS = 2000  # training tasks per configuration (each configuration meets the same ones)
+
+
+def softmax(h: np.ndarray) -> np.ndarray:
+    z = np.exp(h - h.max(axis=-1, keepdims=True))
+    return z / z.sum(axis=-1, keepdims=True)
+
+
+def preference_step(probs: np.ndarray, action: np.ndarray, reward: np.ndarray, baseline: np.ndarray) -> np.ndarray:
+    """The gradient-bandit change of preferences, per unit step size: (R - b)(1[a = A] - pi_a).
+
+    Shared by the agent and the introspection analysis, which asks how well this direction
+    explains another learner's change of logits.
+    """
+    one_hot = np.zeros_like(probs)
+    one_hot[np.arange(len(probs)), action] = 1.0
+    return (reward - baseline)[:, None] * (one_hot - probs)
+
+
+@register_agent("gradient-bandit")
+class GradientBanditAgent(Agent):
+    """Softmax preferences moved by the stochastic gradient of expected reward (section 2.8)."""
+
+    name = "gradient-bandit"
+    learns = True  # its step size and baseline are tuned on training tasks (``fit``)
+
+    def __init__(self, family: TaskFamily, step_size: float = 0.1, baseline: str = "mean"):
+        require_bandit(self.name, family)
+        if not (np.isfinite(float(step_size)) and float(step_size) > 0):
+            raise ValueError(f"step_size must be a positive number, got {step_size!r}")
+        if baseline not in BASELINES:
+            raise ValueError(f"unknown baseline {baseline!r}; allowed: {list(BASELINES)}")
+        super().__init__(family, step_size=float(step_size), baseline=baseline)
+        self.trained_on: str | None = None
+        self.sweep: list[dict[str, Any]] = []
+
+    # ------------------------------------------------------------------ acting
+    def reset(self, num_trials: int, rng: np.random.Generator | None = None, tasks: Arrays | None = None) -> Any:
+        k = self.num_actions
+        return {
+            "rng": np.random.default_rng(rng),
+            "prefs": np.zeros((num_trials, k)),
+            "probs": np.full((num_trials, k), 1.0 / k),  # the policy that chose the previous action
+            "reward_sum": np.zeros(num_trials),
+            "count": np.zeros(num_trials),
+        }
+
+    def observe(self, obs: Obs, memory: Any) -> dict[str, Any]:
+        """Memory after learning from the previous transition (the first step of a trial has none)."""
+        action, reward, has_prev = last_transition(obs)
+        count = memory["count"] + has_prev
+        reward_sum = memory["reward_sum"] + np.where(has_prev, reward, 0.0)
+        if self.config["baseline"] == "mean":
+            baseline = reward_sum / np.maximum(count, 1.0)
+        else:
+            baseline = np.zeros_like(reward)
+        step = preference_step(memory["probs"], action, reward, baseline)
+        prefs = memory["prefs"] + self.config["step_size"] * np.where(has_prev[:, None], step, 0.0)
+        return {**memory, "prefs": prefs, "reward_sum": reward_sum, "count": count, "baseline": baseline}
+
+    def logits(self, obs: Obs, memory: Any) -> tuple[np.ndarray, Any]:
+        """The preferences (num_trials, k) after learning from the previous step, and the new memory."""
+        memory = self.observe(obs, memory)
+        return memory["prefs"], {**memory, "probs": softmax(memory["prefs"])}
+
+    def action_probs(self, obs: Obs, memory: Any) -> tuple[np.ndarray, Any]:
+        """The policy's action probabilities (num_trials, k) and the new memory."""
+        _, memory = self.logits(obs, memory)
+        return memory["probs"], memory
+
+    def act_on_logits(self, logits: np.ndarray, memory: Any) -> tuple[np.ndarray, Any]:
+        """Actions drawn from softmax(``logits``), with the memory ``logits`` returned."""
+        probs = softmax(logits)
+        rng = fresh_rng(memory["rng"])
+        u = rng.random((len(probs), 1))
+        actions = np.minimum((probs.cumsum(axis=1) < u).sum(axis=1), probs.shape[1] - 1).astype(np.int64)
+        return actions, {**memory, "rng": rng}
+
+    def act(self, obs: Obs, memory: Any) -> tuple[np.ndarray, Any]:
+        return self.act_on_logits(*self.logits(obs, memory))
+
+    def features(self, memory: Any) -> np.ndarray:
+        baseline = memory["reward_sum"] / np.maximum(memory["count"], 1.0)
+        return np.concatenate([memory["prefs"], baseline[:, None]], axis=1)
+
+    # ------------------------------------------------------------------ tuning
+    def fit(
+        self, family: TaskFamily, budget: int = 0, seed: int | None = 0, train_env: str = "", **_: Any
+    ) -> dict[str, Any]:
+        """Pick the step size and baseline with the best mean return on training tasks.
+
+        Every configuration plays the same ``SWEEP_TASKS`` tasks (or ``budget`` env steps' worth
+        per configuration when given) with the same reward noise and action-sampling numbers,
+        all drawn from the training stream of ``train_env`` (never the evaluation streams).
+        """
+        require_bandit(self.name, family)
+        name = train_env or family.describe()
+        n = max(2, int(budget) // family.trial_length) if budget else SWEEP_TASKS
+        rng = train_rng(name, 0 if seed is None else int(seed))
+        tasks = family.sample_tasks(rng, n)
+        env_seed, agent_seed = (int(x) for x in rng.integers(2**63, size=2))
+        start = time.perf_counter()
+        results = []
+        for baseline in BASELINES:
+            for step_size in STEP_SIZES:
+                candidate = GradientBanditAgent(family, step_size=step_size, baseline=baseline)
+                returns = play_returns(candidate, family, tasks, env_seed, agent_seed)
+                results.append({"step_size": step_size, "baseline": baseline, "mean_return": float(returns.mean())})
+        best = max(results, key=lambda r: r["mean_return"])
+        self.config = {"step_size": best["step_size"], "baseline": best["baseline"]}
+        self.trained_on, self.sweep = name, results
+        return {
+            "train_steps": n * family.trial_length * len(results),
+            "train_wall_s": time.perf_counter() - start,
+            "checkpoint": "",
+        }
+
+    def checkpoint_path(self, train_env: str, seed: int = 0) -> Path:
+        return CHECKPOINT_DIR / checkpoint_name(train_env, seed, ".json")
+
+    def prepare(
+        self,
+        train_family: TaskFamily,
+        train_env: str,
+        budget: int | None = None,
+        seed: int = 0,
+        retrain: bool = False,
+        device: str = "cpu",
+    ) -> dict[str, Any]:
+        """Load the shipped tuning for ``train_env``, or run the sweep (seconds) when there is none."""
+        path = self.checkpoint_path(train_env, seed)
+        if not retrain and budget is None and path.exists():
+            loaded = self.load(path, self.family, expect_env=train_env)
+            self.config, self.trained_on, self.sweep = loaded.config, loaded.trained_on, loaded.sweep
+            return {"train_steps": 0, "train_wall_s": 0.0, "checkpoint": path.name}
+        return self.fit(train_family, budget or 0, seed, train_env=train_env)
+
+    def save(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        record = {"agent": self.name, "config": self.config, "trained_on": self.trained_on, "sweep": self.sweep}
+        path.write_text(json.dumps(record, indent=2) + "\n")
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path, family: TaskFamily, expect_env: str | None = None) -> GradientBanditAgent:
+        path = Path(path)
+        try:
+            record = json.loads(path.read_text())
+            agent, config, trained_on = record["agent"], record["config"], record["trained_on"]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise CheckpointError(f"{path} is not a saved 'gradient-bandit' tuning: {exc}") from None
+        if agent != cls.name:
+            raise CheckpointError(f"{path} holds agent {agent!r}, not {cls.name!r}")
+        if expect_env is not None and trained_on != expect_env:
+            raise CheckpointError(f"{path} was tuned on {trained_on!r}, not on {expect_env!r}")
+        try:
+            loaded = cls(family, **config)
+        except (TypeError, ValueError) as exc:
+            raise CheckpointError(f"{path} holds a config this version cannot read ({exc})") from None
+        loaded.trained_on, loaded.sweep = trained_on, list(record.get("sweep", []))
+        return loaded
+
+
+def play_returns(agent: Agent, family: TaskFamily, tasks: Arrays, env_seed: int, agent_seed: int) -> np.ndarray:
+    """Trial returns of ``agent`` on ``tasks`` under fixed noise and action seeds (training-side rollouts)."""
+    n = len(next(iter(tasks.values())))
+    env = TrialEnv(family, num_trials=n)
+    obs = env.reset(seed=np.random.default_rng(env_seed), tasks=tasks)
+    memory = agent.reset(n, rng=np.random.default_rng(agent_seed))
+    total = np.zeros(n)
+    for _ in range(family.trial_length):
+        actions, memory = agent.act(obs, memory)
+        obs, rewards, _, _ = env.step(actions)
+        total += rewards
+    return total
