@@ -61,6 +61,7 @@ class GradientBanditAgent(Agent):
 
     name = "gradient-bandit"
     learns = True  # its step size and baseline are tuned on training tasks (``fit``)
+    transfers_across_spaces = True  # a tuning is two numbers, valid for any number of arms
 
     def __init__(self, family: TaskFamily, step_size: float = 0.1, baseline: str = "mean"):
         require_bandit(self.name, family)
