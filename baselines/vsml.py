@@ -74,6 +74,7 @@ class VSMLConfig:
     init_std: float = 1.0  # spread of that random part
     output_bound: float = 10.0  # messages and logits are bounded by c * tanh(x / c)
     bias_unit: bool = True  # a constant-1 input unit beside the observation
+    unit_ids: bool = False  # learned identity vectors per input and output unit (fixed meanings; see VSMLNet)
     model_seed: int = 0  # initial parameters and the random initial cell states
     # evolution strategies
     population: int = 64  # members per generation (antithetic pairs: even)
@@ -122,10 +123,13 @@ class VSMLNet:
     Parameters are laid out as a (members, D) tensor ``theta``: each row is one member.
     """
 
-    def __init__(self, cfg: VSMLConfig, num_inputs: int):
+    def __init__(self, cfg: VSMLConfig, num_inputs: int, num_actions: int | None = None):
         self.cfg = cfg
         H, M = cfg.hidden_size, cfg.message_size
         self.num_inputs = num_inputs + int(cfg.bias_unit)
+        if cfg.unit_ids and num_actions is None:
+            raise ValueError("unit_ids needs the number of actions: one identity vector per output unit")
+        self.num_actions = num_actions
         self.in_dim = 2 * M + 2  # forward message, backward message, reward, new-episode flag
         # name -> shape (per member); one flat vector holds them in this order
         self.shapes = {
@@ -135,6 +139,13 @@ class VSMLNet:
             "w_out": (H, 2 * M),  # forward message | backward message
             "b_out": (2 * M,),
         }
+        if cfg.unit_ids:
+            # With identities, cells can tell input units and arms apart, as positional
+            # embeddings do: added to each unit's message, they break the arm symmetry that
+            # lets the default VSML play any number of arms, and make a gridworld's fixed
+            # action meanings learnable from the first step.
+            self.shapes["id_in"] = (self.num_inputs, M)
+            self.shapes["id_out"] = (num_actions, M)
         self.sizes = {k: math.prod(s) for k, s in self.shapes.items()}
         self.num_params = sum(self.sizes.values())
         gen = torch.Generator().manual_seed(cfg.model_seed)
@@ -161,6 +172,8 @@ class VSMLNet:
         for name, shape in self.shapes.items():
             if name.startswith("b_"):
                 parts.append(torch.zeros(shape))
+            elif name.startswith("id_"):  # unit identities: distinct from the start
+                parts.append(torch.randn(shape, generator=gen))
             else:
                 fan_in = self.in_dim + H if name != "w_out" else H
                 parts.append(torch.randn(shape, generator=gen) / math.sqrt(fan_in))
@@ -243,6 +256,9 @@ class VSMLNet:
         units = [obs] + ([torch.ones_like(obs[..., :1])] if self.cfg.bias_unit else [])
         fwd_in = _as_message(torch.cat(units, dim=-1), M)  # input units: channel 0
         action_msg = _as_message(prev_action, M)  # arms' backward message: channel 0
+        if "id_in" in p:
+            fwd_in = fwd_in + p["id_in"][:, None]
+            action_msg = action_msg + p["id_out"][:, None]
         scal = [prev_reward, new_episode]
         h, c = list(state["h"]), list(state["c"])
         bwd_hidden = state.get("bwd_hidden")
@@ -496,7 +512,7 @@ class VSMLAgent(Agent):
             raise ValueError(f"unknown vsml config key(s) {unknown}; allowed: {sorted(known)}")
         self.cfg = VSMLConfig(**{**PRESETS[preset], **config})
         super().__init__(family, **asdict(self.cfg))
-        self.net = VSMLNet(self.cfg, _obs_dim(family))
+        self.net = VSMLNet(self.cfg, _obs_dim(family), family.num_actions)
         self.theta = self.net.theta0.clone()
         self.device: str = "cpu"
         self.trained_on: str | None = None
@@ -726,8 +742,13 @@ class VSMLAgent(Agent):
             cfg = VSMLConfig(**{k: v for k, v in record["config"].items() if k not in self.extra_config})
         except (TypeError, ValueError) as exc:
             raise CheckpointError(f"{path} holds a vsml config this version cannot read ({exc})") from None
-        net = VSMLNet(cfg, record["obs_dim"])
+        net = VSMLNet(cfg, record["obs_dim"], self.family.num_actions)
         theta = record["theta"].float()
+        if cfg.unit_ids and theta.shape != (net.num_params,):
+            raise UnsupportedFamilyError(
+                f"checkpoint {path} has identity vectors for another number of actions than the "
+                f"{self.family.num_actions} of {self.family.describe()} (unit_ids fixes the action count)"
+            )
         if theta.shape != (net.num_params,):
             raise CheckpointError(f"{path} holds {tuple(theta.shape)} parameters, its config needs ({net.num_params},)")
         self.cfg, self.config, self.net, self.theta = cfg, asdict(cfg), net, theta
@@ -751,6 +772,23 @@ class VSMLAgent(Agent):
                 f"{what} has observations of {_obs_dim(family)} entries, but this agent reads "
                 f"{_obs_dim(self.family)} ({self.family.describe()})"
             )
+
+
+class VSMLIdsAgent(VSMLAgent):
+    """VSML with learned identity vectors per input unit and per action (``unit_ids=True``).
+
+    For distributions whose actions and observation features keep their meaning from task
+    to task (the gridworlds): cells can tell "up" from "left" at the first step instead of
+    finding it out within the trial.  The price is the default's transfer: a checkpoint plays
+    only its own number of actions, and a per-task permutation of the actions is exactly what
+    the identities cannot absorb (the ``permuted`` suite).
+    """
+
+    name = "vsml-ids"
+    transfers_across_spaces = False
+
+    def __init__(self, family: TaskFamily, preset: str = "cpu", **config: Any):
+        super().__init__(family, preset=preset, **{"unit_ids": True, **config})
 
 
 def _obs_dim(family: TaskFamily) -> int:

@@ -756,6 +756,14 @@ class GridBayesPolicy(Agent):
             actions = self._goal_actions(belief, episode, step)
         return actions, {"belief": belief, "t": t + 1}
 
+    def actions_for(self, belief: Arrays, t: int) -> np.ndarray:
+        """The Bayes actions at trial step ``t`` for a given belief (``prior``'s keys: position
+        and what is possible), e.g. one a wrapper keeps for a permuted grid."""
+        episode, step = divmod(t, self.family.horizon)
+        if isinstance(self.family, HeartTrap):
+            return self._heart_actions(belief, episode, step)
+        return self._goal_actions(belief, episode, step)
+
     def _heart_actions(self, belief: Arrays, episode: int, step: int) -> np.ndarray:
         pos, p = belief["pos"], belief["p_good"][:, 0]
         unknown = self._plan().policy[episode, step, pos]
@@ -824,4 +832,3 @@ def _nearest_possible(family: GoalGrid, pos: np.ndarray, possible: np.ndarray) -
     target = np.where(possible, dist, np.iinfo(np.int64).max).argmin(axis=1)
     dx, dy = xy[target, 0] - xy[pos, 0], xy[target, 1] - xy[pos, 1]
     return np.select([dy > 0, dy < 0, dx < 0, dx > 0], [0, 1, 2, 3], default=STAY).astype(np.int64)
-
