@@ -232,7 +232,7 @@ def plot_introspection(steps: pd.DataFrame, path: Path) -> None:
     ax.set_ylim(-0.05, 1.05)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    ax.set_title(f"How much of each learner's update is a gradient-bandit step ({TRAIN_ENV})")
+    ax.set_title(f"{TRAIN_ENV}: how gradient-like is each update")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
