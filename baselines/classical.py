@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from metarl_bench.agent import Agent, Obs, UnsupportedFamilyError, fresh_rng, last_transition
+from metarl_bench.agent import Agent, Obs, UnsupportedFamilyError, fresh_rng, last_transition, require_bandit
 from metarl_bench.family import Arrays, TaskFamily
 from metarl_bench.reference import RandomAgent
 from metarl_bench.registry import register_agent
@@ -26,16 +26,6 @@ def _argmax_random_ties(values: np.ndarray, rng: np.random.Generator) -> np.ndar
 
 
 register_agent("random", RandomAgent)  # the score's 0, defined with the references
-
-
-def require_bandit(agent: str, family: TaskFamily) -> None:
-    """Bandit algorithms treat actions as arms with fixed reward distributions (``arm_means``);
-    on other families (gridworlds) their updates would be meaningless, so refuse them."""
-    if not callable(getattr(family, "arm_means", None)):
-        raise UnsupportedFamilyError(
-            f"agent {agent!r} plays bandit families (arms with fixed reward distributions, e.g. the "
-            f"'bandits' suite), not {family.describe()}"
-        )
 
 
 class _BeliefAgent(Agent):

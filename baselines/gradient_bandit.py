@@ -24,13 +24,19 @@ from typing import Any
 
 import numpy as np
 
-from metarl_bench.agent import Agent, CheckpointError, Obs, checkpoint_name, fresh_rng, last_transition
+from metarl_bench.agent import (
+    Agent,
+    CheckpointError,
+    Obs,
+    checkpoint_name,
+    fresh_rng,
+    last_transition,
+    require_bandit,
+)
 from metarl_bench.family import Arrays, TaskFamily
 from metarl_bench.registry import register_agent
 from metarl_bench.seeding import train_rng
 from metarl_bench.trial import TrialEnv
-
-from .classical import require_bandit
 
 CHECKPOINT_DIR = Path(__file__).resolve().parent / "checkpoints" / "gradient-bandit"
 BASELINES = ("mean", "none")

@@ -163,3 +163,13 @@ def last_transition(obs: Obs) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     one_hot = obs["prev_action"]
     has_prev = one_hot.any(axis=1)
     return one_hot.argmax(axis=1), obs["prev_reward"][:, 0].astype(np.float64), has_prev
+
+
+def require_bandit(agent: str, family: TaskFamily) -> None:
+    """Bandit algorithms treat actions as arms with fixed reward distributions (``arm_means``);
+    on other families (gridworlds) their updates would be meaningless, so refuse them."""
+    if not callable(getattr(family, "arm_means", None)):
+        raise UnsupportedFamilyError(
+            f"agent {agent!r} plays bandit families (arms with fixed reward distributions, e.g. the "
+            f"'bandits' suite), not {family.describe()}"
+        )

@@ -94,9 +94,23 @@ AGGREGATE_COLUMNS = [
 AGGREGATE_SCHEMA = Schema(
     "aggregates",
     tuple(AGGREGATE_COLUMNS),
-    numeric=frozenset(["n_distributions", "n_tasks", "iqm", "iqm_ci_low", "iqm_ci_high", "mean", "mean_ci_low",
-                       "mean_ci_high", "n_train_seeds", "iqm_seed_min", "iqm_seed_max", "mean_seed_min",
-                       "mean_seed_max"]),  # fmt: skip
+    numeric=frozenset(
+        [
+            "n_distributions",
+            "n_tasks",
+            "iqm",
+            "iqm_ci_low",
+            "iqm_ci_high",
+            "mean",
+            "mean_ci_low",
+            "mean_ci_high",
+            "n_train_seeds",
+            "iqm_seed_min",
+            "iqm_seed_max",
+            "mean_seed_min",
+            "mean_seed_max",
+        ]
+    ),  # fmt: skip
     required=frozenset(["suite", "agent", "kind", "status"]),
 )
 PROFILE_COLUMNS = ["suite", "agent", "role", "train_seed", "tau", "fraction", "fraction_ci_low", "fraction_ci_high"]
@@ -316,8 +330,10 @@ class TaskStore:
         found = self._load(row)
         if found is not None:
             return found
-        log(f"measuring per-task returns: {row['agent']} on {row['env']}"
-            + (f" (trained on {row['train_env']}, seed {row['train_seed']})" if row["train_seed"] != "" else ""))
+        log(
+            f"measuring per-task returns: {row['agent']} on {row['env']}"
+            + (f" (trained on {row['train_env']}, seed {row['train_seed']})" if row["train_seed"] != "" else "")
+        )
         data = _check(row, measure(row))
         self._store(row, data)
         if data.status != OK:
@@ -726,8 +742,10 @@ def run_command(parser: Any, results: str, env: str | None, agent: str | None, c
         agents = [a.strip() for a in agent.split(",") if a.strip()] if agent else None
         for path in (folder / AGGREGATES_FILE, folder / PROFILES_FILE, folder / TASKS_DIR / TASKS_INDEX):
             if path.exists():  # a damaged file is refused before any work, never overwritten
-                read_csv(path, {AGGREGATES_FILE: AGGREGATE_SCHEMA, PROFILES_FILE: PROFILE_SCHEMA}.get(path.name,
-                                                                                                     INDEX_SCHEMA))
+                read_csv(
+                    path,
+                    {AGGREGATES_FILE: AGGREGATE_SCHEMA, PROFILES_FILE: PROFILE_SCHEMA}.get(path.name, INDEX_SCHEMA),
+                )
         leaderboard.read(folder / leaderboard.LEADERBOARD_FILE)
     except (AggregateError, CSVSchemaError, LookupError) as exc:
         return parser.fail(exc)

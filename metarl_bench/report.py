@@ -139,7 +139,7 @@ def cell(text: str, sort: Any = None, cls: str = "", raw: bool = False, title: s
 def table(table_id: str, heads: list[tuple[str, str]], rows: list[str], caption: str = "") -> str:
     """A sortable table: ``heads`` are (label, tooltip)."""
     th = "".join(f'<th scope="col" title="{esc(tip)}">{esc(label)}</th>' for label, tip in heads)
-    cap = f"<caption class=\"muted\">{esc(caption)}</caption>" if caption else ""
+    cap = f'<caption class="muted">{esc(caption)}</caption>' if caption else ""
     body = "\n".join(rows)
     return (f'<div class="scroll"><table class="sortable" id="{esc(table_id)}">{cap}<thead><tr>{th}</tr></thead>'
             f"<tbody>\n{body}\n</tbody></table></div>")  # fmt: skip
@@ -187,9 +187,11 @@ def bar(domain: Domain, point: Any, low: Any = None, high: Any = None, seed_low:
     lo, hi = num(seed_low), num(seed_high)
     if not math.isnan(lo) and not math.isnan(hi):
         x1, x2 = domain.x(lo), domain.x(hi)
-        parts.append(f'<line x1="{x1:.1f}" x2="{x2:.1f}" y1="3" y2="3" stroke="{SEED_COLOUR}" stroke-width="2"/>'
-                     f'<line x1="{x1:.1f}" x2="{x1:.1f}" y1="0" y2="6" stroke="{SEED_COLOUR}" stroke-width="1.5"/>'
-                     f'<line x1="{x2:.1f}" x2="{x2:.1f}" y1="0" y2="6" stroke="{SEED_COLOUR}" stroke-width="1.5"/>')
+        parts.append(
+            f'<line x1="{x1:.1f}" x2="{x2:.1f}" y1="3" y2="3" stroke="{SEED_COLOUR}" stroke-width="2"/>'
+            f'<line x1="{x1:.1f}" x2="{x1:.1f}" y1="0" y2="6" stroke="{SEED_COLOUR}" stroke-width="1.5"/>'
+            f'<line x1="{x2:.1f}" x2="{x2:.1f}" y1="0" y2="6" stroke="{SEED_COLOUR}" stroke-width="1.5"/>'
+        )
         tip.append(f"range over training seeds [{lo:.1f}, {hi:.1f}]")
     lo, hi = num(low), num(high)
     if not math.isnan(lo) and not math.isnan(hi):
@@ -312,10 +314,18 @@ def leaderboard_table(suite: str, envs: list[str], rows: pd.DataFrame, refs: set
             + cell(trained_html, trained, raw=True)
             + cell(score_html, r["score"], raw=True)
             + cell(seed_text, s_hi - s_lo if seeds else math.nan)
-            + cell(fmt(r["return"], 2), r["return"], cls="num",
-                   title=f"95% CI over tasks {with_ci(r['return'], r['return_ci_low'], r['return_ci_high'], 2)}")
-            + cell(fmt(r["regret"], 2), r["regret"], cls="num",
-                   title=f"95% CI over tasks {with_ci(r['regret'], r['regret_ci_low'], r['regret_ci_high'], 2)}")
+            + cell(
+                fmt(r["return"], 2),
+                r["return"],
+                cls="num",
+                title=f"95% CI over tasks {with_ci(r['return'], r['return_ci_low'], r['return_ci_high'], 2)}",
+            )
+            + cell(
+                fmt(r["regret"], 2),
+                r["regret"],
+                cls="num",
+                title=f"95% CI over tasks {with_ci(r['regret'], r['regret_ci_low'], r['regret_ci_high'], 2)}",
+            )
             + cell(adapt, r["adapt_steps"], cls="num")
             + cell(label, str(r["bayes_method"]), cls="name", title=tip)
             + cell(prov, r["timestamp"], raw=True)
@@ -338,8 +348,9 @@ def leaderboard_table(suite: str, envs: list[str], rows: pd.DataFrame, refs: set
     ]  # fmt: skip
     sizes = sorted({f"{int(num(n))} held-out tasks × {len(str(s).split(';'))} evaluation seeds"
                     for n, s in zip(sub["n_tasks"], sub["seeds"], strict=True)})  # fmt: skip
-    caption = (f"{len(lines)} rows: newest per agent, training distribution, training seed and distribution; "
-               + (f"every row {sizes[0]}" if len(sizes) == 1 else "tasks and seeds per row in its details"))
+    caption = f"{len(lines)} rows: newest per agent, training distribution, training seed and distribution; " + (
+        f"every row {sizes[0]}" if len(sizes) == 1 else "tasks and seeds per row in its details"
+    )
     return LEGEND + table(f"leaderboard-{suite}", heads, lines, caption)
 
 
@@ -356,8 +367,12 @@ def aggregates_table(name: str, agg: pd.DataFrame, current_ids: set[str], presen
         seeds_row = r["kind"] == aggregate.TRAINING_SEEDS
         ids = [i for i in str(r["run_ids"]).split(";") if i]
         stale = bool(ids) and any(i not in current_ids for i in ids)
-        status = esc(r["status"]) + ('<span class="tag warn" title="the leaderboard has newer rows than these '
-                                     'aggregates: rerun the aggregate command">stale</span>' if stale else "")
+        status = esc(r["status"]) + (
+            '<span class="tag warn" title="the leaderboard has newer rows than these '
+            'aggregates: rerun the aggregate command">stale</span>'
+            if stale
+            else ""
+        )
         ref = r["role"] == "reference"
         agent = esc(r["agent"]) + ('<span class="tag" title="a reference, not a contestant">ref</span>' if ref else "")
         cols = []
@@ -481,8 +496,10 @@ def suite_section(suite: str, envs: list[str], inputs: Inputs, writer: Writer, r
         parts.append(f"<h3>{esc(title)}</h3>")
         tab = aggregates_table(name, inputs.aggregates, current_ids, playing)
         if not tab:
-            parts.append(f'<p class="muted">No aggregates for {esc(name)} yet: '
-                         f"<code>python -m metarl_bench.leaderboard --aggregate --env {esc(name)}</code></p>")
+            parts.append(
+                f'<p class="muted">No aggregates for {esc(name)} yet: '
+                f"<code>python -m metarl_bench.leaderboard --aggregate --env {esc(name)}</code></p>"
+            )
             continue
         parts.append(tab)
         src = writer.profile(name)
@@ -531,9 +548,16 @@ def crosseval_section(inputs: Inputs, writer: Writer) -> str:
              '<p class="muted">Score of each learning agent meta-trained on one distribution and evaluated on '
              "another (<code>python -m metarl_bench.crosseval</code>, from the leaderboard's rows).</p>"]  # fmt: skip
     if src:
-        parts.append('<div class="figs full">' + figure(src, "cross-evaluation heat map",
-                     "Heat map: score (0 random, 100 Bayes-optimal) by training distribution (rows) and test "
-                     "distribution (columns); ± is half the 95% CI; n/a: the agent cannot act there.") + "</div>")
+        parts.append(
+            '<div class="figs full">'
+            + figure(
+                src,
+                "cross-evaluation heat map",
+                "Heat map: score (0 random, 100 Bayes-optimal) by training distribution (rows) and test "
+                "distribution (columns); ± is half the 95% CI; n/a: the agent cannot act there.",
+            )
+            + "</div>"
+        )
     parts += [LEGEND, table("crosseval-cells", heads, lines, f"{len(lines)} cells"), "</section>"]
     return "\n".join(parts)
 
