@@ -561,6 +561,8 @@ class VSMLAgent(Agent):
         adam = Adam(self.net.num_params, cfg.learning_rate)
         pairs = cfg.population // 2
         smooth: float | None = None
+        curve: list[dict[str, Any]] = []
+        curve_every = max(1, generations // 100)
         start = time.perf_counter()
         bar = tqdm(range(generations), desc=f"vsml ES on {name}", disable=not progress, unit="gen")
         for gen in bar:
@@ -581,6 +583,8 @@ class VSMLAgent(Agent):
             smooth = mean_ret if smooth is None else 0.9 * smooth + 0.1 * mean_ret
             score = _score(smooth, refs)
             bar.set_postfix(ret=f"{smooth:.2f}", **({"score": f"{score:.1f}"} if score is not None else {}))
+            if (gen + 1) % curve_every == 0 or gen + 1 == generations:  # the learning curve ships in the checkpoint
+                curve.append({"generation": self.generations, "smoothed_return": smooth, "smoothed_score": score})
             if callback is not None:
                 callback(self, {"generation": self.generations, "population_return": mean_ret, "smoothed": smooth})
             if save_path is not None and (gen + 1) % cfg.checkpoint_every == 0:
@@ -598,6 +602,7 @@ class VSMLAgent(Agent):
             "eval_tasks": eval_tasks,
             "train_wall_s": train_wall,
             "generations": self.generations,
+            "curve": curve,  # running-mean population return and score, ~100 points
         }
         if save_path is not None:
             self.save(save_path)
