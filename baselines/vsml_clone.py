@@ -200,6 +200,10 @@ class VSMLCloneAgent(VSMLAgent):
 
     name = "vsml-clone"
     extra_config = ("clone",)
+    teacher_name = TEACHER
+
+    def make_teacher(self, family: TaskFamily, train_env: str, seed: int) -> Teacher:
+        return tuned_teacher(family, train_env, seed)
 
     def __init__(self, family: TaskFamily, preset: str = "cpu", clone: dict[str, Any] | None = None, **config: Any):
         try:
@@ -232,14 +236,14 @@ class VSMLCloneAgent(VSMLAgent):
         per_iteration = cfg.trials_per_batch * family.trial_length
         if budget:
             cfg = CloneConfig(**{**asdict(cfg), "iterations": max(1, int(budget) // per_iteration)})
-        teacher = tuned_teacher(family, name, seed)
+        teacher = self.make_teacher(family, name, seed)
         start = time.perf_counter()
         losses = clone(self, teacher, family, cfg, train_rng(name, seed), progress=progress)
         wall = time.perf_counter() - start
         self.trained_on, self.train_steps = name, cfg.iterations * per_iteration
         self.metrics = {
-            "teacher": TEACHER,
-            "teacher_config": teacher.config,
+            "teacher": self.teacher_name,
+            "teacher_config": getattr(teacher, "config", {}),
             "clone_config": asdict(cfg),
             "kl_first": losses[0],
             "kl_last": float(np.mean(losses[-10:])),
@@ -282,3 +286,39 @@ class VSMLCloneESAgent(VSMLAgent):
         stats = super().fit(family, budget, seed, train_env=train_env, **kwargs)
         self.metrics["started_from"] = started_from
         return stats
+
+
+class PolicyTeacher:
+    """A teacher from a policy that picks one action (e.g. a Bayes planner): its choice gets
+    probability 1 - ``smoothing``, the rest is spread evenly, so the KL stays finite."""
+
+    def __init__(self, policy: Any, num_actions: int, smoothing: float = 0.05):
+        self.policy, self.k, self.smoothing = policy, num_actions, smoothing
+
+    def reset(self, num_trials: int, rng: np.random.Generator | None = None, tasks: Arrays | None = None) -> Any:
+        return self.policy.reset(num_trials, rng=rng)
+
+    def action_probs(self, obs: Obs, memory: Any) -> tuple[np.ndarray, Any]:
+        actions, memory = self.policy.act(obs, memory)
+        probs = np.full((len(actions), self.k), self.smoothing / self.k)
+        probs[np.arange(len(actions)), actions] += 1.0 - self.smoothing
+        return probs, memory
+
+
+class VSMLIdsCloneAgent(VSMLCloneAgent):
+    """``vsml-ids`` (unit identities) whose parameters are cloned from the family's Bayes
+    reference policy: the second route to fixed-meaning gridworlds, where ES from scratch
+    barely moves (README)."""
+
+    name = "vsml-ids-clone"
+    transfers_across_spaces = False
+    teacher_name = "bayes"
+
+    def __init__(self, family: TaskFamily, preset: str = "cpu", clone: dict[str, Any] | None = None, **config: Any):
+        super().__init__(family, preset=preset, clone=clone, **{"unit_ids": True, **config})
+
+    def make_teacher(self, family: TaskFamily, train_env: str, seed: int) -> Teacher:
+        reference = family.bayes_reference()
+        if reference is None:
+            raise UnsupportedFamilyError(f"{family.describe()} declares no Bayes reference policy to clone")
+        return PolicyTeacher(reference.policy(), family.num_actions)
