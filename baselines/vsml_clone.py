@@ -314,8 +314,13 @@ class VSMLIdsCloneAgent(VSMLCloneAgent):
     transfers_across_spaces = False
     teacher_name = "bayes"
 
+    # Imitating a planner's search path needs more memory per cell than the gradient bandit.
+    DEFAULTS: dict[str, Any] = {"unit_ids": True, "hidden_size": 32}
+    CLONE_DEFAULTS: dict[str, Any] = {"iterations": 1200, "learning_rate": 0.02}
+
     def __init__(self, family: TaskFamily, preset: str = "cpu", clone: dict[str, Any] | None = None, **config: Any):
-        super().__init__(family, preset=preset, clone=clone, **{"unit_ids": True, **config})
+        clone = {**self.CLONE_DEFAULTS, **(clone or {})}
+        super().__init__(family, preset=preset, clone=clone, **{**self.DEFAULTS, **config})
 
     def make_teacher(self, family: TaskFamily, train_env: str, seed: int) -> Teacher:
         reference = family.bayes_reference()
