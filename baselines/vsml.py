@@ -53,7 +53,6 @@ from metarl_bench.torch_trial import TorchTrialEnv, torch_twin
 from metarl_bench.trial import TrialEnv
 
 CHECKPOINT_ROOT = Path(__file__).resolve().parent / "checkpoints"  # one folder per agent name
-CHECKPOINT_DIR = CHECKPOINT_ROOT / "vsml"
 CHECKPOINT_FORMAT = 1
 DEFAULT_TRAIN_ENV = "bernoulli-k2-h100"  # the shipped checkpoint that plays Bernoulli bandits of any k
 

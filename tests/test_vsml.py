@@ -199,12 +199,13 @@ def test_bad_checkpoints_are_refused_and_change_nothing(saved, tmp_path):
 
 def test_prepare_loads_the_checkpoint_or_says_how_to_train(saved, tmp_path, monkeypatch):
     agent, path = saved
-    monkeypatch.setattr(vsml, "CHECKPOINT_DIR", tmp_path / "none")
+    monkeypatch.setattr(vsml, "CHECKPOINT_ROOT", tmp_path / "none")
     fresh = VSMLAgent(agent.family)
     with pytest.raises(ValueError, match="no shipped vsml checkpoint .* --retrain"):
         fresh.prepare(agent.family, ENV)
-    monkeypatch.setattr(vsml, "CHECKPOINT_DIR", tmp_path)
-    (tmp_path / f"{ENV}.pt").write_bytes(path.read_bytes())
+    monkeypatch.setattr(vsml, "CHECKPOINT_ROOT", tmp_path)
+    (tmp_path / "vsml").mkdir()
+    (tmp_path / "vsml" / f"{ENV}.pt").write_bytes(path.read_bytes())
     stats = fresh.prepare(agent.family, ENV)
     assert stats["train_steps"] == 1234 and stats["checkpoint"] == f"{ENV}.pt"
     torch.testing.assert_close(fresh.theta, agent.theta)
