@@ -530,4 +530,3 @@ def _beta_ucb(alpha: float, beta: float, successes: np.ndarray, failures: np.nda
     """Bayes-UCB on Beta posteriors: the arm with the highest posterior quantile."""
     level = _ucb_level((successes + failures).sum(axis=1))[:, None]
     return _first_max(betaincinv(alpha + successes, beta + failures, level))
-

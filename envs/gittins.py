@@ -507,4 +507,3 @@ class GittinsAgent(Agent):
 
     def features(self, memory: Any) -> np.ndarray:
         return np.concatenate([memory["successes"], memory["failures"]], axis=1).astype(float)
-
