@@ -249,6 +249,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seeds", default="0,1,2", help="evaluation seeds (fidelity, introspect); ES seeds (curve)")
     parser.add_argument("--generations", type=int, default=200, help="curve: ES generations per run")
     parser.add_argument("--every", type=int, default=10, help="curve: generations between validation scores")
+    parser.add_argument("--start", choices=["both", "clone", "scratch"], default="both",
+                        help="curve: which ES runs (both: from the clone and from scratch)")  # fmt: skip
+    parser.add_argument("--curve-file", default="clone_es_curve",
+                        help="curve: file stem under <results>/curves (append runs made separately)")  # fmt: skip
     parser.add_argument("--validation-tasks", type=int, default=2000)
     parser.add_argument("--save-checkpoint", action="store_true", help="curve: ship the ES-from-clone agent (seed 0)")
     parser.add_argument("--threads", type=int, default=1)
@@ -273,8 +277,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(table.groupby("env", sort=False)[["kl_per_step", "greedy_agreement", "student_return"]].mean())
     elif args.what == "curve":
         curves = []
+        starts = ("clone", "scratch") if args.start == "both" else (args.start,)
         for seed in seeds:
-            for start in ("clone", "scratch"):
+            for start in starts:
                 curve, agent = es_curve(start, TRAIN_ENV, args.generations, seed, args.every, args.validation_tasks)
                 curves.append(curve)
                 print(curve.tail(1).to_string(index=False))
@@ -282,9 +287,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                     print("saved", agent.save(agent.checkpoint_path(TRAIN_ENV, seed)))
         curves = pd.concat(curves).assign(**prov)
         (results / "curves").mkdir(parents=True, exist_ok=True)
-        curves.to_csv(results / "curves" / "clone_es_curve.csv", index=False)
+        path = results / "curves" / f"{args.curve_file}.csv"
+        if path.exists():  # keep the other (start, seed) runs already in the file
+            old = pd.read_csv(path)
+            done = set(zip(curves["start"], curves["seed"], strict=True))
+            keep = [(a, b) not in done for a, b in zip(old["start"], old["seed"], strict=True)]
+            curves = pd.concat([old[keep], curves], ignore_index=True)
+        curves.to_csv(path, index=False)
         teacher = _teacher_validation_score(args.validation_tasks, seeds[0])
-        plot_curves(curves, results / "curves" / "clone_es_curve.png", teacher)
+        plot_curves(curves, path.with_suffix(".png"), teacher)
         for (start, seed), c in curves.groupby(["start", "seed"]):
             print(f"{start} seed {seed}: first generation with score >= 90: {first_generation_at(c, 90)}; "
                   f"final {c['score'].iloc[-1]:.1f}")  # fmt: skip
