@@ -45,9 +45,9 @@ from metarl_bench.registry import get_spec, make_agent, make_family
 from metarl_bench.seeding import TRAIN, eval_agent_rng, eval_noise_rng, stream
 from metarl_bench.trial import TrialEnv
 
-from .gradient_bandit import GradientBanditAgent, preference_step, softmax
+from .gradient_bandit import GradientBanditAgent, play_returns, preference_step, softmax
 from .vsml import VSMLAgent, _references, _score, play
-from .vsml_clone import VSMLCloneAgent, VSMLCloneESAgent, fidelity, tuned_teacher
+from .vsml_clone import VSMLCloneESAgent, fidelity, tuned_teacher
 
 TRAIN_ENV = "bernoulli-k2-h100"
 LEARNERS = ("gradient-bandit", "vsml-clone", "vsml-clone-es", "vsml")
@@ -102,14 +102,12 @@ def es_curve(
             points.append({"start": start, "seed": seed, "generation": g, "wall_s": time.perf_counter() - t0,
                            "score": validation_score(a, family, train_env, seed, n_tasks)})  # fmt: skip
 
-    if start == "clone":  # generation 0: the clone itself
-        clone = make_agent("vsml-clone", family)
-        clone.prepare(family, train_env, seed=seed)
-        points.append({"start": start, "seed": seed, "generation": 0, "wall_s": 0.0,
-                       "score": validation_score(clone, family, train_env, seed, n_tasks)})  # fmt: skip
-    else:
-        points.append({"start": start, "seed": seed, "generation": 0, "wall_s": 0.0,
-                       "score": validation_score(agent, family, train_env, seed, n_tasks)})  # fmt: skip
+    first = agent  # generation 0: the clone itself, or the untrained parameters
+    if start == "clone":
+        first = make_agent("vsml-clone", family)
+        first.prepare(family, train_env, seed=seed)
+    points.append({"start": start, "seed": seed, "generation": 0, "wall_s": 0.0,
+                   "score": validation_score(first, family, train_env, seed, n_tasks)})  # fmt: skip
     agent.fit(family, budget, seed, train_env=train_env, callback=record)
     return pd.DataFrame(points), agent
 
@@ -315,13 +313,11 @@ def _teacher_validation_score(n_tasks: int, seed: int) -> float | None:
     teacher = tuned_teacher(family, TRAIN_ENV)
     rng = stream(TRAIN, f"{TRAIN_ENV}/validation", seed)
     tasks = family.sample_tasks(rng, n_tasks)
-    from .gradient_bandit import play_returns
-
     ret = float(play_returns(teacher, family, tasks, _seed_of(rng), _seed_of(rng)).mean())
     return _score(ret, _references(family))
 
 
-__all__ = ["VSMLCloneAgent", "fidelity_table", "es_curve", "introspect", "gradient_fit", "main"]
+__all__ = ["fidelity_table", "es_curve", "introspect", "gradient_fit", "main"]
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -30,6 +30,7 @@ from metarl_bench.agent import (
     Obs,
     checkpoint_name,
     fresh_rng,
+    inverse_cdf,
     last_transition,
     require_bandit,
 )
@@ -101,7 +102,7 @@ class GradientBanditAgent(Agent):
             baseline = np.zeros_like(reward)
         step = preference_step(memory["probs"], action, reward, baseline)
         prefs = memory["prefs"] + self.config["step_size"] * np.where(has_prev[:, None], step, 0.0)
-        return {**memory, "prefs": prefs, "reward_sum": reward_sum, "count": count, "baseline": baseline}
+        return {**memory, "prefs": prefs, "reward_sum": reward_sum, "count": count}
 
     def logits(self, obs: Obs, memory: Any) -> tuple[np.ndarray, Any]:
         """The preferences (num_trials, k) after learning from the previous step, and the new memory."""
@@ -117,9 +118,7 @@ class GradientBanditAgent(Agent):
         """Actions drawn from softmax(``logits``), with the memory ``logits`` returned."""
         probs = softmax(logits)
         rng = fresh_rng(memory["rng"])
-        u = rng.random((len(probs), 1))
-        actions = np.minimum((probs.cumsum(axis=1) < u).sum(axis=1), probs.shape[1] - 1).astype(np.int64)
-        return actions, {**memory, "rng": rng}
+        return inverse_cdf(probs, rng.random((len(probs), 1))), {**memory, "rng": rng}
 
     def act(self, obs: Obs, memory: Any) -> tuple[np.ndarray, Any]:
         return self.act_on_logits(*self.logits(obs, memory))

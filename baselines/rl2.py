@@ -34,7 +34,15 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.vec_env import VecEnv
 from tqdm.auto import tqdm
 
-from metarl_bench.agent import Agent, CheckpointError, Obs, UnsupportedFamilyError, checkpoint_name, fresh_rng
+from metarl_bench.agent import (
+    Agent,
+    CheckpointError,
+    Obs,
+    UnsupportedFamilyError,
+    checkpoint_name,
+    fresh_rng,
+    inverse_cdf,
+)
 from metarl_bench.family import Arrays, TaskFamily
 from metarl_bench.seeding import train_rng
 from metarl_bench.trial import OBS_KEYS, TrialEnv
@@ -269,8 +277,7 @@ class RL2Agent(Agent):
         if self.cfg.deterministic:
             return probs.argmax(axis=1), memory
         rng = fresh_rng(memory["rng"])
-        u = rng.random((len(probs), 1))
-        return np.minimum((probs.cumsum(axis=1) < u).sum(axis=1), probs.shape[1] - 1), {**memory, "rng": rng}
+        return inverse_cdf(probs, rng.random((len(probs), 1))), {**memory, "rng": rng}
 
     def features(self, memory: Any) -> np.ndarray:
         h, c = memory["state"]

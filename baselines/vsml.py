@@ -45,7 +45,15 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from metarl_bench.agent import Agent, CheckpointError, Obs, UnsupportedFamilyError, checkpoint_name, fresh_rng
+from metarl_bench.agent import (
+    Agent,
+    CheckpointError,
+    Obs,
+    UnsupportedFamilyError,
+    checkpoint_name,
+    fresh_rng,
+    inverse_cdf,
+)
 from metarl_bench.family import Arrays, TaskFamily
 from metarl_bench.registry import get_spec
 from metarl_bench.seeding import train_rng
@@ -801,5 +809,4 @@ def _obs_dim(family: TaskFamily) -> int:
 
 def _pick(probs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """One inverse-CDF sample per row of ``probs`` with the agent's Generator."""
-    u = rng.random((len(probs), 1))
-    return np.minimum((probs.cumsum(axis=1) < u).sum(axis=1), probs.shape[1] - 1).astype(np.int64)
+    return inverse_cdf(probs, rng.random((len(probs), 1)))

@@ -31,7 +31,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from metarl_bench.agent import Obs, UnsupportedFamilyError
+from metarl_bench.agent import Obs, UnsupportedFamilyError, inverse_cdf
 from metarl_bench.family import Arrays, TaskFamily
 from metarl_bench.seeding import train_rng
 from metarl_bench.trial import TrialEnv
@@ -76,10 +76,6 @@ def kl_per_trial(teacher_probs: torch.Tensor, student_logits: torch.Tensor) -> t
     log_student = torch.log_softmax(student_logits, dim=-1)
     log_teacher = torch.log(teacher_probs.clamp_min(1e-12))
     return (teacher_probs * (log_teacher - log_student)).sum(dim=-1)
-
-
-def _sample(probs: np.ndarray, u: np.ndarray) -> np.ndarray:
-    return np.minimum((probs.cumsum(axis=1) < u[:, None]).sum(axis=1), probs.shape[1] - 1).astype(np.int64)
 
 
 def clone(
@@ -128,7 +124,7 @@ def clone(
             window_loss = window_loss + kl
             total += float(kl.detach())
             s_probs = torch.softmax(logits[0].detach().double(), dim=-1).numpy()
-            actions = _sample(np.where(student_drives[:, None], s_probs, t_probs), rng.random(N))
+            actions = inverse_cdf(np.where(student_drives[:, None], s_probs, t_probs), rng.random(N))
             obs, _, _, _ = env.step(actions)
         window_loss.backward()
         torch.nn.utils.clip_grad_norm_([theta], cfg.max_grad_norm)
@@ -181,7 +177,7 @@ def fidelity(
         agree += float((t_best & s_best).any(axis=1).mean())
         actions, s_memory = student.act_on_logits(logits, s_memory)
         if driver == "teacher":  # the student's draw keeps its rng in step; the teacher's action is played
-            actions = _sample(t_probs, t_rng.random(n))
+            actions = inverse_cdf(t_probs, t_rng.random(n))
         obs, rewards, _, _ = env.step(actions)
         total += rewards
     T = family.trial_length

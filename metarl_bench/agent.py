@@ -173,3 +173,12 @@ def require_bandit(agent: str, family: TaskFamily) -> None:
             f"agent {agent!r} plays bandit families (arms with fixed reward distributions, e.g. the "
             f"'bandits' suite), not {family.describe()}"
         )
+
+
+def inverse_cdf(probs: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """One action per row of ``probs`` (n, k) from uniforms ``u`` (n,) by inverse CDF, int64.
+
+    The shared way agents sample from their policy, so that equal probabilities and equal
+    uniforms give equal actions whichever agent draws."""
+    u = np.asarray(u).reshape(len(probs), 1)
+    return np.minimum((probs.cumsum(axis=1) < u).sum(axis=1), probs.shape[1] - 1).astype(np.int64)
