@@ -57,7 +57,12 @@ class RL2Config:
 
     lstm_hidden_size: int = 48
     shared_lstm: bool = True  # one LSTM for actor and critic: half the compute of two, as good here
-    n_envs: int = 128
+    n_envs: int = 128  # parallel trials per PPO update (fewer for long trials, see below)
+    # A cap on env steps per PPO update, so long trials still get enough updates from a fixed
+    # budget: 500-step trials run 51 in parallel (~195 updates in 5M steps) instead of 128 (78).
+    # 25,600 is darkroom-9x9's 128 x 200, the largest update of the shipped checkpoints, which
+    # the cap leaves as they were.
+    max_steps_per_update: int = 25_600
     learning_rate: float = 3e-3
     lr_decay: bool = True  # anneal the learning rate linearly to 0 over the budget
     gamma: float = 0.9  # learnt faster and plateaued higher than 0.99 on bernoulli-k2-h100 (our tuning runs)
@@ -81,6 +86,11 @@ class LinearDecay:
 
     def __call__(self, progress_remaining: float) -> float:
         return self.initial * progress_remaining
+
+
+def parallel_trials(cfg: RL2Config, trial_length: int) -> int:
+    """Trials stepped side by side in training: ``n_envs``, capped by ``max_steps_per_update``."""
+    return max(1, min(cfg.n_envs, cfg.max_steps_per_update // trial_length))
 
 
 def learning_rate(cfg: RL2Config) -> float | LinearDecay:
@@ -199,14 +209,15 @@ class RL2Agent(Agent):
         self._check_spaces(family.num_actions, list(family.obs_shape), what=f"training family {family.describe()}")
         cfg = self.cfg
         seed = 0 if seed is None else int(seed)
-        venv = TrialVecEnv(family, cfg.n_envs, train_rng(train_env or family.describe(), seed))
         n_steps = family.trial_length
+        n_envs = parallel_trials(cfg, n_steps)
+        venv = TrialVecEnv(family, n_envs, train_rng(train_env or family.describe(), seed))
         self.model = RecurrentPPO(
             "MlpLstmPolicy",
             venv,
             learning_rate=learning_rate(cfg),
             n_steps=n_steps,
-            batch_size=n_steps * min(cfg.trials_per_minibatch, cfg.n_envs),
+            batch_size=n_steps * min(cfg.trials_per_minibatch, n_envs),
             n_epochs=cfg.n_epochs,
             gamma=cfg.gamma,
             gae_lambda=cfg.gae_lambda,

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import metarl_bench
-from metarl_bench.baselines.rl2 import RL2Agent, TrialVecEnv, flatten_obs
+from metarl_bench.baselines.rl2 import RL2Agent, RL2Config, TrialVecEnv, flatten_obs, parallel_trials
 from metarl_bench.seeding import train_rng
 
 torch.set_num_threads(1)
@@ -125,3 +125,12 @@ def test_shipped_checkpoints_load_for_their_distribution(tmp_path):
         shutil.copy(path, copy)
         agent.load_weights(copy, expect_env=env)
         assert agent.train_steps > 0
+
+
+def test_long_trials_train_fewer_in_parallel_and_shipped_sizes_are_kept():
+    cfg = RL2Config()
+    # every shipped checkpoint (trials of 60, 100 and 200 steps) trained 128 trials per update
+    assert [parallel_trials(cfg, n) for n in (60, 100, 200)] == [128, 128, 128]
+    assert parallel_trials(cfg, 500) == 51  # 25,500 steps per update, not 64,000
+    assert parallel_trials(cfg, 10**6) == 1
+    assert parallel_trials(RL2Config(n_envs=8), 500) == 8  # the cap never raises n_envs
