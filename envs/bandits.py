@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 from scipy.special import ndtri
 
-from metarl_bench import TaskFamily, register
+from metarl_bench import TaskFamily, register, uniform_beta
+from metarl_bench.envs.bandit_kernel import bernoulli_rewards
 from metarl_bench.family import Arrays, check_positive_float, check_positive_int
 from metarl_bench.noise import (
     COUNTER_STEP,
@@ -141,17 +142,53 @@ class BernoulliBandit(_BanditBase):
     def sample_tasks(self, rng: np.random.Generator, num_trials: int) -> Arrays:
         if self.probs is not None:
             return {"p": np.tile(self.probs, (num_trials, 1))}
-        return {"p": rng.beta(self.alpha, self.beta, size=(num_trials, self.num_actions))}
+        return {"p": uniform_beta.beta(rng, self.alpha, self.beta, (num_trials, self.num_actions))}
+
+    # The fused step (envs/bandit_kernel.py) gives the same bits as step_numpy, the
+    # reference; False here (or on an instance) selects the numpy step.
+    fused_step = True
 
     def step(self, tasks: Arrays, state: Arrays, actions: np.ndarray) -> tuple[Arrays, np.ndarray]:
+        if not self.fused_step:
+            return self.step_numpy(tasks, state, actions)
+        noise = state.get("noise")
+        if noise is None:
+            noise = state["noise"] = self.noise_table(tasks, state)
+        rewards = np.empty(len(actions))
+        bernoulli_rewards()(noise.reshape(-1), actions, self.num_actions, rewards)
+        return state, rewards
+
+    def step_numpy(self, tasks: Arrays, state: Arrays, actions: np.ndarray) -> tuple[Arrays, np.ndarray]:
+        """The reference step in numpy: one array pass per operation."""
+        noise = state.pop("noise", None)
+        if noise is not None:  # a state the fused step has advanced
+            state["counter"], state["threshold"] = noise[..., 0].copy(), noise[..., 1].copy()
         idx, counters = self._next_counters(state, actions)
         bits = mixed_bits_(counters)
+        return state, (bits < self._thresholds(tasks, state).reshape(-1).take(idx)).astype(np.float64)
+
+    def _thresholds(self, tasks: Arrays, state: Arrays) -> np.ndarray:
         # u < p as the same test on integers (noise.uniform_thresholds), worked out on the
         # trial's first step and kept in the state: the state belongs to these tasks.
         threshold = state.get("threshold")
         if threshold is None:
             threshold = state["threshold"] = uniform_thresholds(tasks["p"])
-        return state, (bits < threshold.reshape(-1).take(idx)).astype(np.float64)
+        return threshold
+
+    def noise_table(self, tasks: Arrays, state: Arrays) -> np.ndarray:
+        """The fused step's state: (trials, arms, 2) uint64, each arm's next noise counter
+        beside its threshold (one cache line holds both; see envs/bandit_kernel.py).
+
+        Made from a fresh state or from one the numpy step has advanced, whose
+        ``counter`` and ``threshold`` it replaces.
+        """
+        counter = state.pop("counter", None)
+        if counter is None:
+            counter = counter_start(state["key"], state.pop("pulls"))
+        threshold = state.pop("threshold", None)
+        if threshold is None:
+            threshold = uniform_thresholds(tasks["p"])
+        return np.stack([counter, threshold], axis=-1)
 
     # Belief model: independent Beta posteriors, one per arm.
     def prior(self, num_trials: int) -> Arrays:
@@ -186,7 +223,7 @@ class DependentBernoulliBandit(BernoulliBandit):
         self.params = {"horizon": self.horizon, "alpha": self.alpha, "beta": self.beta}
 
     def sample_tasks(self, rng: np.random.Generator, num_trials: int) -> Arrays:
-        p = rng.beta(self.alpha, self.beta, size=num_trials)
+        p = uniform_beta.beta(rng, self.alpha, self.beta, num_trials)
         return {"p": np.stack([p, 1.0 - p], axis=1)}
 
     def prior(self, num_trials: int) -> Arrays:

@@ -63,10 +63,14 @@ class BernoulliTwin(_BanditTwin):
 
     def load(self, tasks: Arrays, state: Arrays) -> tuple[Tensors, Tensors]:
         tasks_t, state_t = super().load(tasks, state)
-        counter = state["counter"] if "counter" in state else counter_start(state["key"], state["pulls"])
-        state_t["counter"] = counters_to_torch(counter, self.device)
-        if "threshold" in state:  # the numpy step has worked them out already
-            state_t["threshold"] = torch.as_tensor(state["threshold"].astype(np.int64), device=self.device)
+        noise = state.get("noise")  # the fused numpy step keeps counters and thresholds together
+        counter = state.get("counter", noise[..., 0] if noise is not None else None)
+        if counter is None:
+            counter = counter_start(state["key"], state["pulls"])
+        threshold = state.get("threshold", noise[..., 1] if noise is not None else None)
+        state_t["counter"] = counters_to_torch(np.ascontiguousarray(counter), self.device)
+        if threshold is not None:  # the numpy step has worked them out already
+            state_t["threshold"] = torch.as_tensor(threshold.astype(np.int64), device=self.device)
         else:
             state_t["threshold"] = uniform_thresholds(tasks_t["p"].to(torch.float64))
         return tasks_t, state_t

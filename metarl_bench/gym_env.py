@@ -121,5 +121,5 @@ class TrialVectorEnv(VectorEnv):
             return obs, np.zeros(n), false, false, info
         obs, rewards, done, info = self._env.step(actions)
         self._needs_reset = done
-        terminated = np.full(n, done)
+        terminated = (np.ones if done else np.zeros)(n, bool)  # (np.full is 3x slower)
         return obs, rewards, terminated, np.zeros(n, bool), _info(self._env, slice(None), info, self._task_info)
