@@ -18,13 +18,15 @@ from collections.abc import Callable
 
 import numpy as np
 
-from metarl_bench.noise import COUNTER_STEP
+from metarl_bench.noise import ARM_OFFSET, COUNTER_STEP, UNIFORM_SCALE
 
 # SplitMix64's finaliser constants (as in metarl_bench.noise), typed uint64 so that numba
 # keeps every operation in wrapping 64-bit integer arithmetic.
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
 _STEP = np.uint64(COUNTER_STEP)
+_ARM = np.uint64(ARM_OFFSET)
+_INV_2_53 = UNIFORM_SCALE
 
 
 _BLOCK = 256  # trials per block: the gathered counters and thresholds stay in L1
@@ -57,6 +59,34 @@ def _bernoulli_rewards(noise: np.ndarray, actions: np.ndarray, k: int, out: np.n
             z *= _M2
             z ^= z >> s31
             out[start + j] = np.float64((z >> s11) < limits[j])
+
+
+def _noise_table(keys: np.ndarray, pulls: np.ndarray, p: np.ndarray, out: np.ndarray):
+    """``BernoulliBandit.noise_table`` in one pass: per (trial, arm) the counter of the next
+    pull (``noise.counter_start``) and the integer threshold of p (``noise.uniform_thresholds``,
+    the same float operations in the same order, so the same bits)."""
+    two53 = 9007199254740992.0
+    for i in range(pulls.shape[0]):
+        for a in range(pulls.shape[1]):
+            out[i, a, 0] = (np.uint64(pulls[i, a]) + np.uint64(1)) * _STEP + keys[i] + np.uint64(a) * _ARM
+            q = p[i, a]
+            if np.isnan(q):
+                q = -1.0
+            elif np.isinf(q):
+                q = 2.0 if q > 0 else -1.0
+            f = min(max(np.floor(q * two53), 0.0), two53)
+            lo = f - 1.0
+            below_lo = lo >= 0.0 and (lo + 0.5) * _INV_2_53 < p[i, a]
+            below_f = f < two53 and (f + 0.5) * _INV_2_53 < p[i, a]
+            out[i, a, 1] = np.uint64(max(lo, 0.0)) + np.uint64(below_lo) + np.uint64(below_f)
+
+
+@functools.cache
+def noise_table() -> Callable[..., None]:
+    """The compiled table builder (numba, cached like :func:`bernoulli_rewards`)."""
+    import numba
+
+    return numba.njit(cache=True, nogil=True)(_noise_table)
 
 
 @functools.cache

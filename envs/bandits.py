@@ -19,7 +19,7 @@ import numpy as np
 from scipy.special import ndtri
 
 from metarl_bench import TaskFamily, register, uniform_beta
-from metarl_bench.envs.bandit_kernel import bernoulli_rewards
+from metarl_bench.envs.bandit_kernel import bernoulli_rewards, noise_table
 from metarl_bench.family import Arrays, check_positive_float, check_positive_int
 from metarl_bench.noise import (
     COUNTER_STEP,
@@ -182,6 +182,10 @@ class BernoulliBandit(_BanditBase):
         Made from a fresh state or from one the numpy step has advanced, whose
         ``counter`` and ``threshold`` it replaces.
         """
+        if "pulls" in state and "threshold" not in state:  # a fresh state: one compiled pass
+            table = np.empty((*state["pulls"].shape, 2), np.uint64)
+            noise_table()(state["key"], state.pop("pulls"), np.ascontiguousarray(tasks["p"], np.float64), table)
+            return table
         counter = state.pop("counter", None)
         if counter is None:
             counter = counter_start(state["key"], state.pop("pulls"))

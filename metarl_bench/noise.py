@@ -80,6 +80,8 @@ def counter_start(keys: np.ndarray, pulls: np.ndarray) -> np.ndarray:
 
 
 COUNTER_STEP = _GOLDEN  # what one pull adds to its arm's counter
+ARM_OFFSET = _ARM  # what one arm index adds to a counter (compiled kernels rebuild counters)
+UNIFORM_SCALE = _INV_2_53  # bits b give the uniform (b + 0.5) * UNIFORM_SCALE
 
 
 def counter_bits_next(keys: np.ndarray, arms: np.ndarray, next_counts: np.ndarray) -> np.ndarray:

@@ -67,3 +67,30 @@ def test_uniform_beta_falls_back_for_other_priors_and_generators():
     other = np.random.Generator(np.random.Philox(3))
     expected = np.random.Generator(np.random.Philox(3)).beta(1.0, 1.0, 50)
     np.testing.assert_array_equal(beta(other, 1.0, 1.0, 50), expected)
+
+
+def test_uniform_beta_keeps_a_buffered_32_bit_half():
+    # a bounded integer below 2**32 draws 32 bits and keeps the other half for the next one
+    ours, numpys = np.random.default_rng(11), np.random.default_rng(11)
+    assert ours.integers(0, 10) == numpys.integers(0, 10)
+    assert ours.bit_generator.state["has_uint32"] == 1
+    np.testing.assert_array_equal(beta(ours, 1.0, 1.0, 300), numpys.beta(1.0, 1.0, 300))
+    assert ours.bit_generator.state == numpys.bit_generator.state
+
+
+def test_the_compiled_noise_table_matches_counter_start_and_uniform_thresholds():
+    from metarl_bench.envs.bandit_kernel import noise_table
+    from metarl_bench.noise import counter_start, draw_keys, uniform_thresholds
+
+    rng = np.random.default_rng(5)
+    n, k = 400, 6
+    p = rng.random((n, k))
+    edges = [0.0, 1.0, np.nan, np.inf, -np.inf, -0.5, 1.5, 5e-324, 1 - 2**-53, 2**-53, 0.5, 1 / 3]
+    p[: len(edges), 0] = edges
+    p[:, 1] = np.nextafter(p[:, 2], 1.0)  # neighbours of random values: the rounding edges
+    keys = draw_keys(rng, n)
+    pulls = rng.integers(0, 1000, (n, k))
+    table = np.empty((n, k, 2), np.uint64)
+    noise_table()(keys, pulls, p, table)
+    np.testing.assert_array_equal(table[..., 0], counter_start(keys, pulls))
+    np.testing.assert_array_equal(table[..., 1], uniform_thresholds(p))
