@@ -152,6 +152,26 @@ class TrialVecEnv(VecEnv):
         return [indices] if isinstance(indices, int) else list(indices)
 
 
+class TrainingCurve(BaseCallback):
+    """The mean return of the last 100 training trials after each rollout, thinned to
+    about ``points`` entries: the learning curve a checkpoint keeps."""
+
+    def __init__(self, budget: int, points: int = 200):
+        super().__init__()
+        self.every = max(1, int(budget) // points)
+        self.curve: list[dict[str, float]] = []
+        self._next = 0
+
+    def _on_step(self) -> bool:
+        return True
+
+    def _on_rollout_end(self) -> None:
+        returns = [info["r"] for info in self.model.ep_info_buffer]
+        if returns and self.model.num_timesteps >= self._next:
+            self.curve.append({"steps": int(self.model.num_timesteps), "trial_return": float(np.mean(returns))})
+            self._next = self.model.num_timesteps + self.every
+
+
 class TqdmProgress(BaseCallback):
     """A tqdm bar over env steps showing the mean trial return of recent rollouts (SB3's own
     bar needs ``rich``, which metarl-bench does not require)."""
@@ -193,6 +213,7 @@ class RL2Agent(Agent):
         self.model: RecurrentPPO | None = None
         self.trained_on: str | None = None
         self.train_steps = 0
+        self.curve: list[dict[str, float]] = []
 
     # ------------------------------------------------------------------ training
     def fit(
@@ -237,12 +258,14 @@ class RL2Agent(Agent):
             verbose=0,
         )
         start = time.perf_counter()
-        callback_list = [TqdmProgress(int(budget), train_env or family.describe())] if progress else []
+        curve = TrainingCurve(int(budget))
+        callback_list = [curve] + ([TqdmProgress(int(budget), train_env or family.describe())] if progress else [])
         if callbacks is not None:
             callback_list += list(callbacks) if isinstance(callbacks, list | tuple) else [callbacks]
         self.model.learn(total_timesteps=int(budget), callback=callback_list or None)
         self.trained_on = train_env or family.describe()
         self.train_steps = int(self.model.num_timesteps)
+        self.curve = curve.curve
         return {"train_steps": self.train_steps, "train_wall_s": time.perf_counter() - start, "checkpoint": ""}
 
     def checkpoint_path(self, train_env: str, seed: int = 0) -> Path:
@@ -307,6 +330,7 @@ class RL2Agent(Agent):
             "train_steps": self.train_steps,
             "spaces": spaces_of(self.family),
             "config": self.config,
+            "curve": self.curve,  # mean return of the last 100 training trials, by env steps
         }
         with zipfile.ZipFile(path, "a") as zf:
             zf.writestr(META_FILE, json.dumps(meta, indent=2))
@@ -353,6 +377,7 @@ class RL2Agent(Agent):
                 f"{path} has our rl2 record but its SB3 model cannot be loaded ({type(exc).__name__})"
             ) from None
         self.model, self.trained_on, self.train_steps = model, meta["trained_on"], int(meta["train_steps"])
+        self.curve = list(meta.get("curve", []))  # (checkpoints made before curves were kept have none)
 
     @classmethod
     def load(cls, path: str | Path, family: TaskFamily, expect_env: str | None = None) -> RL2Agent:

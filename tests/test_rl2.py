@@ -44,6 +44,10 @@ def test_fit_save_load_act_round_trip(trained):
         np.testing.assert_allclose(agent.features(m1), loaded.features(m2))
         obs, *_ = env.step(a1)
     assert agent.features(m1).shape == (5, 16)
+    # the learning curve: one point per rollout of 8 trials here, kept in the checkpoint
+    assert [p["steps"] for p in loaded.curve] == [80, 160, 240]
+    assert all(0.0 <= p["trial_return"] <= 10.0 for p in loaded.curve)
+    assert loaded.curve == agent.curve
 
 
 def test_memory_persists_within_a_trial_and_is_cleared_between_trials(trained):
