@@ -112,7 +112,8 @@ def plot(frame: pd.DataFrame, path: Path, title: str, x: str = "generation", y: 
     fig, ax = plt.subplots(figsize=(6.4, 4.0))
     for i, (env, group) in enumerate(frame.groupby("env", sort=False)):
         ax.plot(group[x], group[y], color=colours[i % len(colours)], label=env)
-    ax.axhline(100, color="#000000", ls=(0, (5, 2)), lw=1.2, label="Bayes-optimal")
+    reference = "Bayes-optimal" if x == "generation" else "Bayes reference (exact, or the best known policy)"
+    ax.axhline(100, color="#000000", ls=(0, (5, 2)), lw=1.2, label=reference)
     ax.axhline(0, color="#7F7F7F", ls=(0, (4, 1.5, 1, 1.5)), lw=1.2, label="random play")
     ax.set_xlabel({"generation": "ES generation", "steps": "env steps"}.get(x, x))
     ax.set_ylabel(
