@@ -108,22 +108,28 @@ class ThompsonAgent(_BeliefAgent):
 
 @register_agent("ucb1")
 class UCB1Agent(Agent):
-    """UCB1 (Auer et al. 2002): each arm once, then mean + c * sqrt(2 ln t / n_a)."""
+    """UCB1 (Auer et al. 2002): each arm once, then mean + c * sqrt(2 ln t / n_a).
+
+    ``pseudo_counts=True`` is the form of the RL² paper's evaluation code: every arm starts
+    with one success and one failure (Beta(1, 1)), so no arm is forced first, and t counts
+    the pulls made.
+    """
 
     name = "ucb1"
 
-    def __init__(self, family: TaskFamily, c: float = 1.0):
+    def __init__(self, family: TaskFamily, c: float = 1.0, pseudo_counts: bool = False):
         if not float(c) >= 0.0:
             raise ValueError(f"c must be >= 0, got {c!r}")
         require_bandit(self.name, family)
-        super().__init__(family, c=float(c))
+        super().__init__(family, c=float(c), pseudo_counts=bool(pseudo_counts))
 
     def reset(self, num_trials: int, rng: np.random.Generator | None = None, tasks: Arrays | None = None) -> Any:
         k = self.num_actions
+        prior = 1.0 if self.config["pseudo_counts"] else 0.0
         return {
             "rng": np.random.default_rng(rng),
-            "pulls": np.zeros((num_trials, k)),
-            "sums": np.zeros((num_trials, k)),
+            "pulls": np.full((num_trials, k), 2.0 * prior),
+            "sums": np.full((num_trials, k), prior),
         }
 
     def act(self, obs: Obs, memory: Any) -> tuple[np.ndarray, Any]:
@@ -132,7 +138,7 @@ class UCB1Agent(Agent):
         pulls, sums = memory["pulls"].copy(), memory["sums"].copy()
         pulls[rows, action[rows]] += 1.0
         sums[rows, action[rows]] += reward[rows]
-        t = pulls.sum(axis=1, keepdims=True)
+        t = pulls.sum(axis=1, keepdims=True) - (2.0 * self.num_actions if self.config["pseudo_counts"] else 0.0)
         with np.errstate(divide="ignore", invalid="ignore"):
             ucb = sums / pulls + self.config["c"] * np.sqrt(2.0 * np.log(np.maximum(t, 1.0)) / pulls)
         ucb = np.where(pulls == 0, np.inf, ucb)  # untried arms first
@@ -141,6 +147,60 @@ class UCB1Agent(Agent):
 
     def features(self, memory: Any) -> np.ndarray:
         return np.concatenate([memory["pulls"], memory["sums"]], axis=1)
+
+
+# The RL² paper grid-searched UCB1's c and epsilon-greedy's epsilon per (k, n) on
+# {0, 0.1, ..., 1} (its evaluation code keeps the best mean of 1000 bandits).  We search the
+# same grids on 1000 *training* tasks of each rl2-bandits distribution (train stream, seed
+# 0), with the paper's forms (pseudo-counts of one success and one failure);
+# ``python benchmarks/bandit_tuning.py`` prints this table.
+TUNING_GRID = tuple(round(0.1 * i, 1) for i in range(11))
+TUNED: dict[str, dict[tuple[int, int], float]] = {  # (k, n): value
+    "ucb1": {(5, 10): 0.0, (10, 10): 0.1, (50, 10): 0.1, (5, 100): 0.2, (10, 100): 0.2, (50, 100): 0.2,
+             (5, 500): 0.2, (10, 500): 0.2, (50, 500): 0.2},  # fmt: skip
+    "epsilon-greedy": {(5, 10): 0.0, (10, 10): 0.0, (50, 10): 0.0, (5, 100): 0.0, (10, 100): 0.0,
+                       (50, 100): 0.0, (5, 500): 0.1, (10, 500): 0.1, (50, 500): 0.1},  # fmt: skip
+}
+
+
+def tuned_value(agent: str, family: TaskFamily) -> float:
+    """The tuned constant of ``agent`` on ``family`` (keyed by arms and pulls of a uniform-prior
+    Bernoulli bandit); UnsupportedFamilyError where none was measured."""
+    from metarl_bench.envs.bandits import BernoulliBandit
+
+    key = (family.num_actions, family.trial_length)
+    table = TUNED[agent]
+    uniform = isinstance(family, BernoulliBandit) and family.params == BernoulliBandit(*key).params
+    if not uniform or key not in table:
+        raise UnsupportedFamilyError(
+            f"agent '{agent}-tuned' has tuned constants for the rl2-bandits distributions only "
+            f"((k, n) in {sorted(table)}), not for {family.describe()}; run benchmarks/bandit_tuning.py "
+            f"or play '{agent}' with an explicit constant"
+        )
+    return table[key]
+
+
+@register_agent("ucb1-tuned")
+class TunedUCB1Agent(UCB1Agent):
+    """``ucb1`` in the RL² paper's form (pseudo-counts), c from :data:`TUNED`."""
+
+    name = "ucb1-tuned"
+
+    def __init__(self, family: TaskFamily, c: float | None = None):
+        require_bandit(self.name, family)
+        super().__init__(family, c=tuned_value("ucb1", family) if c is None else c, pseudo_counts=True)
+
+
+@register_agent("epsilon-greedy-tuned")
+class TunedEpsilonGreedyAgent(EpsilonGreedyAgent):
+    """``epsilon-greedy`` with epsilon from :data:`TUNED` (greedy on the Beta(1, 1) posterior
+    mean, the paper's form)."""
+
+    name = "epsilon-greedy-tuned"
+
+    def __init__(self, family: TaskFamily, epsilon: float | None = None):
+        require_bandit(self.name, family)
+        super().__init__(family, epsilon=tuned_value("epsilon-greedy", family) if epsilon is None else epsilon)
 
 
 @register_agent("oracle")

@@ -41,7 +41,7 @@ UNTUNED = ("psrl", "mdp-greedy", "mdp-epsilon-greedy", "ucrl2", "beb")
 def train_return(agent, name: str, tasks, seed: int = 0) -> float:
     """Mean trial return of ``agent`` on the training ``tasks`` (training noise and agent streams)."""
     family = agent.family
-    env = TrialEnv(family, num_trials=len(tasks["R"]))
+    env = TrialEnv(family, num_trials=len(next(iter(tasks.values()))))
     obs = env.reset(seed=stream(TRAIN, name, seed, NOISE), tasks=tasks)
     memory = agent.reset(env.num_trials, rng=stream(TRAIN, name, seed, AGENT))
     total = np.zeros(env.num_trials)

@@ -32,8 +32,8 @@ TABLE1_AGENTS = {
     "Gittins": "gittins",
     "TS": "thompson",
     "OTS": None,
-    "UCB1": "ucb1",
-    "ε-Greedy": "epsilon-greedy",
+    "UCB1": "ucb1-tuned",  # the paper grid-searched c and epsilon per setting, as these agents
+    "ε-Greedy": "epsilon-greedy-tuned",
     "Greedy": "greedy",
     "RL²": "rl2",
 }

@@ -4,6 +4,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import metarl_bench
+from metarl_bench.agent import UnsupportedFamilyError
 from metarl_bench.envs.bandits import BernoulliBandit, DependentBernoulliBandit, GaussianBandit
 
 BANDITS = metarl_bench.list_families("bandits")
@@ -192,3 +193,40 @@ def test_posterior_concentrates_on_the_true_parameters():
 def test_bandit_algorithms_refuse_gridworlds_by_name(agent):
     with pytest.raises(ValueError, match=f"agent '{agent}'.*gridnavi|{agent}.*Bernoulli|GoalGrid"):
         metarl_bench.make_agent(agent, metarl_bench.make_family("gridnavi-5x5"))
+
+
+def test_ucb1_with_pseudo_counts_follows_the_rl2_papers_form():
+    # every arm starts at one success and one failure; t counts real pulls, so after one
+    # pull ln t = 0 and the index is the posterior mean: the rewarded arm leads
+    fam = metarl_bench.make_family("bernoulli-k5-h10")
+    agent = metarl_bench.make_agent("ucb1", fam, c=0.5, pseudo_counts=True)
+    env = metarl_bench.make("bernoulli-k5-h10", num_trials=4, seed=0, probs=[1.0, 0.0, 0.0, 0.0, 0.0])
+    obs = env.reset()
+    memory = agent.reset(4, np.random.default_rng(0))
+    first, memory = agent.act(obs, memory)  # all indices tie at 0.5: any arm
+    obs, rewards, _, _ = env.step(np.zeros(4, np.int64))  # arm 0 pays 1
+    second, memory = agent.act(obs, memory)
+    np.testing.assert_array_equal(second, 0)
+    np.testing.assert_array_equal(memory["pulls"][:, 0], 3.0)
+    np.testing.assert_array_equal(memory["sums"][:, 0], 2.0)
+    # a second pull: ln 2 > 0 makes the untried arms' bonus larger than arm 0's
+    obs, _, _, _ = env.step(second)
+    index_0 = 3 / 4 + 0.5 * np.sqrt(2 * np.log(2) / 4)
+    index_other = 1 / 2 + 0.5 * np.sqrt(2 * np.log(2) / 2)
+    third, _ = agent.act(obs, memory)
+    assert (third == 0).all() == (index_0 > index_other)
+
+
+def test_tuned_agents_read_their_constant_and_refuse_untuned_distributions():
+    from metarl_bench.baselines import classical
+
+    fam = metarl_bench.make_family("bernoulli-k50-h500")
+    assert metarl_bench.make_agent("ucb1-tuned", fam).config["c"] == classical.TUNED["ucb1"][(50, 500)]
+    assert metarl_bench.make_agent("ucb1-tuned", fam).config["pseudo_counts"] is True
+    eps = metarl_bench.make_agent("epsilon-greedy-tuned", fam).config["epsilon"]
+    assert eps == classical.TUNED["epsilon-greedy"][(50, 500)]
+    for other in ("bernoulli-k2-h100", "bernoulli-dependent-k2-h100"):
+        with pytest.raises(UnsupportedFamilyError, match="tuned constants for the rl2-bandits"):
+            metarl_bench.make_agent("ucb1-tuned", metarl_bench.make_family(other))
+    with pytest.raises(UnsupportedFamilyError, match="tuned constants"):  # same (k, n), another prior
+        metarl_bench.make_agent("epsilon-greedy-tuned", metarl_bench.make_family("bernoulli-k5-h10", alpha=2.0))
