@@ -82,14 +82,14 @@ def newest_rows(results: Path | str = "results") -> pd.DataFrame:
 def cell(rows: pd.DataFrame, agent: str | None, env: str, paper: float) -> str:
     """``ours / paper mark``, or ``– / paper`` without a row."""
     if agent is None or (agent, env) not in rows.index:
-        return f"– / {paper:g}"
+        return f"– / {paper:.1f}"
     row = rows.loc[(agent, env)]
     ours = float(row["return"])
     # The paper's mean of its own 1000 tasks carries about the sampling error of ours, so
     # the two differ significantly only beyond sqrt(2) times our CI's half-width.
     margin = SQRT2 * (float(row["return_ci_high"]) - float(row["return_ci_low"])) / 2
     mark = "=" if abs(ours - paper) <= margin else ("▲" if ours > paper else "▼")
-    return f"{ours:.1f} / {paper:g} {mark}"
+    return f"{ours:.1f} / {paper:.1f} {mark}"
 
 
 def table1(rows: pd.DataFrame) -> str:
