@@ -38,7 +38,6 @@ from scipy.special import ndtri
 
 from metarl_bench import TaskFamily, register
 from metarl_bench.envs import mdp_planners as planners
-from metarl_bench.envs.mdp_kernel import mdp_step
 from metarl_bench.family import Arrays, check_positive_float, check_positive_int
 from metarl_bench.noise import COUNTER_STEP, bits_to_uniform, counter_start, draw_keys, mixed_bits_
 from metarl_bench.reference import BayesReference
@@ -135,24 +134,7 @@ class TabularMDP(TaskFamily):
     def observe(self, tasks: Arrays, state: Arrays) -> np.ndarray:
         return self._eye.take(state["s"], axis=0)
 
-    # The fused step (envs/mdp_kernel.py) gives the same bits as step_numpy, the reference;
-    # False here (or on an instance) selects the numpy step.
-    fused_step = True
-
     def step(self, tasks: Arrays, state: Arrays, actions: np.ndarray) -> tuple[Arrays, np.ndarray]:
-        if not self.fused_step:
-            return self.step_numpy(tasks, state, actions)
-        table = state["table"]
-        flat = state["base"] + state["s"] * self.num_actions + actions
-        n = len(flat)
-        next_state, uniform, mean_bits = np.empty(n, np.int64), np.empty(n), np.empty(n, np.uint64)
-        mdp_step()(table, table.view(np.uint32), flat, self._transition_offset, self.num_states,
-                   next_state, uniform, mean_bits)  # fmt: skip
-        state["s"] = next_state
-        return state, mean_bits.view(np.float64) + self.noise_std * ndtri(uniform)
-
-    def step_numpy(self, tasks: Arrays, state: Arrays, actions: np.ndarray) -> tuple[Arrays, np.ndarray]:
-        """The reference step in numpy: one array pass per operation."""
         table, S = state["table"], self.num_states
         flat = state["base"] + state["s"] * self.num_actions + actions
         rows = table.take(flat, axis=0)  # take: the fast form of this gather in numpy

@@ -490,19 +490,3 @@ def test_learning_agents_without_a_checkpoint_are_skipped_on_the_mdps(agent):
     result = execute_run(spec)
     assert result.status == "skipped", result.detail
     assert "checkpoint" in result.error
-
-
-@pytest.mark.parametrize("params", [{}, {"states": 3, "noise_std": 0.5}, {"states": 17, "actions": 3}])
-def test_the_fused_step_gives_the_numpy_steps_states_and_rewards(params):
-    played = []
-    for fused in (True, False):
-        env = metarl_bench.make("tabular-mdp-s10-a5-n10", num_trials=300, seed=4, **params)
-        env.family.fused_step = fused
-        actions = np.random.default_rng(2).integers(0, env.num_actions, (env.trial_length, 300))
-        env.reset()
-        steps = [env.step(a) for a in actions]
-        played.append((np.array([s[1] for s in steps]), np.array([s[0]["obs"] for s in steps])))
-    (rewards, obs), (reference_rewards, reference_obs) = played
-    np.testing.assert_array_equal(rewards, reference_rewards)
-    np.testing.assert_array_equal(obs, reference_obs)
-    assert obs.argmax(axis=2).std() > 0  # the trials move between states
