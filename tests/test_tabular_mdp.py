@@ -485,8 +485,16 @@ def test_reference_is_a_named_lower_bound_with_an_upper_bound():
 @pytest.mark.parametrize("agent", ["rl2", "vsml"])
 def test_learning_agents_without_a_checkpoint_are_skipped_on_the_mdps(agent):
     settings = EvalSettings(n_tasks=4, seeds=(0,))
-    (spec,) = plan_runs([agent], ["tabular-mdp-s10-a5-n10"], settings)
+    (spec,) = plan_runs([agent], ["tabular-mdp-s10-a5-n100"], settings)  # rl2 ships n = 10, 25, 50 only
     assert isinstance(spec, RunSpec)
     result = execute_run(spec)
     assert result.status == "skipped", result.detail
     assert "checkpoint" in result.error
+
+
+def test_the_shipped_rl2_checkpoints_play_their_mdps():
+    settings = EvalSettings(n_tasks=4, seeds=(0,))
+    (spec,) = plan_runs(["rl2"], ["tabular-mdp-s10-a5-n10"], settings)
+    result = execute_run(spec)
+    assert result.status == "ok", result.detail
+    assert result.row["checkpoint"] == "tabular-mdp-s10-a5-n10.zip"
