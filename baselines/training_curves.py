@@ -108,8 +108,9 @@ def plot(frame: pd.DataFrame, path: Path, title: str, x: str = "generation", y: 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    colours = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000", "#999999"]
-    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    colours = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000", "#999999",
+               "#882255", "#44AA99", "#117733"]  # Okabe-Ito, then three of Tol's
+    fig, ax = plt.subplots(figsize=(9.0, 4.8))
     for i, (env, group) in enumerate(frame.groupby("env", sort=False)):
         ax.plot(group[x], group[y], color=colours[i % len(colours)], label=env)
     reference = "Bayes-optimal" if x == "generation" else "Bayes reference (exact, or the best known policy)"
@@ -121,7 +122,7 @@ def plot(frame: pd.DataFrame, path: Path, title: str, x: str = "generation", y: 
         else "score (last 100 training trials)"
     )
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
     ax.set_title(title)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
