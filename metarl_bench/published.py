@@ -69,14 +69,11 @@ TABLE2 = {  # n -> the row of Table 2, in TABLE2_AGENTS' order
 
 def newest_rows(results: Path | str = "results") -> pd.DataFrame:
     """The newest row per (agent, distribution) among rows evaluated where they were
-    trained (learning agents) and at training seed 0."""
-    board = leaderboard.read(Path(results) / "leaderboard.csv")
-    if board.empty:
-        return board
-    seed = pd.to_numeric(board.get("train_seed"), errors="coerce").fillna(0)
+    trained (learning agents) and at training seed 0, indexed by (agent, env)."""
+    board = leaderboard.newest(leaderboard.read(Path(results) / "leaderboard.csv"))
+    seed = pd.to_numeric(board["train_seed"], errors="coerce").fillna(0)
     trained_elsewhere = board["train_env"].fillna("").ne("") & board["train_env"].ne(board["env"])
-    keep = board[(seed == 0) & ~trained_elsewhere]
-    return keep.sort_values("timestamp").groupby(["agent", "env"]).tail(1).set_index(["agent", "env"])
+    return board[(seed == 0) & ~trained_elsewhere].set_index(["agent", "env"])
 
 
 def cell(rows: pd.DataFrame, agent: str | None, env: str, paper: float) -> str:

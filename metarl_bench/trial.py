@@ -35,9 +35,7 @@ def observation_space(family: TaskFamily) -> gym.spaces.Dict:
 
 def validate_actions(actions: Any, num_trials: int, num_actions: int) -> np.ndarray:
     """Return ``actions`` as an int64 array of shape (num_trials,), or raise ValueError."""
-    arr = actions if type(actions) is np.ndarray else np.asarray(actions)
-    if arr.dtype == np.int64 and arr.shape == (num_trials,) and arr.view(np.uint64).max() < num_actions:
-        return arr  # the common case, checked in one pass (a negative action is huge as unsigned)
+    arr = np.asarray(actions)
     if arr.shape != (num_trials,):
         raise ValueError(f"actions must have shape ({num_trials},) (one per trial), got shape {arr.shape}")
     if arr.dtype.kind == "f":
@@ -108,7 +106,6 @@ class TrialEnv:
         self.state = self.family.start_episode(tasks, self.family.init_state(tasks, self.rng))
         self.t = 0
         self.episode_returns = np.zeros((self.num_trials, self.family.episodes_per_trial))
-        self._single_episode = self.family.episodes_per_trial == 1
         n, k = self.num_trials, self.family.num_actions
         return self._observation(np.zeros((n, k), np.float32), np.zeros(n), new_episode=True)
 
@@ -125,15 +122,11 @@ class TrialEnv:
         fam = self.family
         actions = validate_actions(actions, self.num_trials, fam.num_actions)
         self.state, rewards = fam.step(self.tasks, self.state, actions)
-        horizon = fam.horizon
-        episode = self.t // horizon
-        if self._single_episode:
-            self.episode_returns.reshape(-1).__iadd__(rewards)  # contiguous: a faster add
-        else:
-            self.episode_returns[:, episode] += rewards
+        episode = self.t // fam.horizon
+        self.episode_returns[:, episode] += rewards
         self.t += 1
-        episode_done = self.t % horizon == 0
-        trial_done = self.t >= horizon * fam.episodes_per_trial
+        episode_done = self.t % fam.horizon == 0
+        trial_done = self.t >= fam.trial_length
         if episode_done and not trial_done:
             self.state = fam.start_episode(self.tasks, self.state)
         obs = self._observation(self._one_hot(actions), rewards, new_episode=episode_done and not trial_done)
