@@ -47,6 +47,9 @@ from metarl_bench.family import Arrays, TaskFamily
 from metarl_bench.seeding import train_rng
 from metarl_bench.trial import OBS_KEYS, TrialEnv
 
+from .rl2_policy import WholeSequenceLstmPolicy
+from .rl2_ppo import LockstepRecurrentPPO
+
 CHECKPOINT_DIR = Path(__file__).resolve().parent / "checkpoints" / "rl2"
 META_FILE = "metarl_bench.json"  # our record inside SB3's zip (SB3 ignores unknown files)
 
@@ -111,6 +114,10 @@ class TrialVecEnv(VecEnv):
         space = gym.spaces.Box(-np.inf, np.inf, (dim,), np.float32)
         super().__init__(n_envs, space, gym.spaces.Discrete(family.num_actions))
         self._actions: np.ndarray | None = None
+
+    @property
+    def trial_length(self) -> int:
+        return self._env.trial_length
 
     def reset(self) -> np.ndarray:
         return flatten_obs(self._env.reset())
@@ -206,6 +213,8 @@ class RL2Agent(Agent):
 
     name = "rl2"
     learns = True
+    policy_class: type = WholeSequenceLstmPolicy  # sb3-contrib's LSTM policy, one LSTM call per minibatch
+    algorithm: type = LockstepRecurrentPPO  # sb3-contrib's RecurrentPPO, with a lockstep rollout loop
 
     def __init__(self, family: TaskFamily, **config: Any):
         self.cfg = RL2Config(**config)
@@ -233,8 +242,8 @@ class RL2Agent(Agent):
         n_steps = family.trial_length
         n_envs = parallel_trials(cfg, n_steps)
         venv = TrialVecEnv(family, n_envs, train_rng(train_env or family.describe(), seed))
-        self.model = RecurrentPPO(
-            "MlpLstmPolicy",
+        self.model = self.algorithm(
+            self.policy_class,
             venv,
             learning_rate=learning_rate(cfg),
             n_steps=n_steps,
@@ -369,9 +378,9 @@ class RL2Agent(Agent):
         except (TypeError, ValueError) as exc:
             raise CheckpointError(f"{path} holds an rl2 config this version cannot read ({exc})") from None
         try:
-            model = RecurrentPPO.load(
-                path, device=device, custom_objects={"learning_rate": schedule, "lr_schedule": schedule}
-            )
+            # Older checkpoints pickled sb3-contrib's own policy class; ours has the same weights.
+            custom = {"learning_rate": schedule, "lr_schedule": schedule, "policy_class": self.policy_class}
+            model = self.algorithm.load(path, device=device, custom_objects=custom)
         except Exception as exc:  # SB3 raises many types for a damaged archive; the run must fail, named
             raise CheckpointError(
                 f"{path} has our rl2 record but its SB3 model cannot be loaded ({type(exc).__name__})"
