@@ -1,7 +1,7 @@
 """The ``bayes`` agent: plays the Bayes-optimal reference that the family declares.
 
 Every family owns its reference (``TaskFamily.bayes_reference``, see
-``metarl_bench.reference``): the built-in bandits and gridworlds bring their exact planners
+``metarl_bench.core.reference``): the built-in bandits and gridworlds bring their exact planners
 or a named lower-bound policy, and a user's family brings its own.  This agent only asks
 that hook, so it plays a user's family exactly as the evaluator scores it.
 """
@@ -12,9 +12,9 @@ from typing import Any
 
 import numpy as np
 
-from metarl_bench.agent import Agent, Obs, UnsupportedFamilyError
-from metarl_bench.family import Arrays, TaskFamily
-from metarl_bench.registry import register_agent
+from metarl_bench.core.agent import Agent, Obs, UnsupportedFamilyError
+from metarl_bench.core.family import Arrays, TaskFamily
+from metarl_bench.core.registry import register_agent
 
 
 @register_agent("bayes")

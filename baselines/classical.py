@@ -12,10 +12,10 @@ from typing import Any
 
 import numpy as np
 
-from metarl_bench.agent import Agent, Obs, UnsupportedFamilyError, fresh_rng, last_transition, require_bandit
-from metarl_bench.family import Arrays, TaskFamily
-from metarl_bench.reference import RandomAgent
-from metarl_bench.registry import register_agent
+from metarl_bench.core.agent import Agent, Obs, UnsupportedFamilyError, fresh_rng, last_transition, require_bandit
+from metarl_bench.core.family import Arrays, TaskFamily
+from metarl_bench.core.reference import RandomAgent
+from metarl_bench.core.registry import register_agent
 
 
 def _argmax_random_ties(values: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -153,7 +153,7 @@ class UCB1Agent(Agent):
 # {0, 0.1, ..., 1} (its evaluation code keeps the best mean of 1000 bandits).  We search the
 # same grids on 1000 *training* tasks of each rl2-bandits distribution (train stream, seed
 # 0), with the paper's forms (pseudo-counts of one success and one failure);
-# ``python benchmarks/bandit_tuning.py`` prints this table.
+# ``python studies/bandit_tuning.py`` prints this table.
 TUNING_GRID = tuple(round(0.1 * i, 1) for i in range(11))
 TUNED: dict[str, dict[tuple[int, int], float]] = {  # (k, n): value
     "ucb1": {(5, 10): 0.0, (10, 10): 0.1, (50, 10): 0.1, (5, 100): 0.2, (10, 100): 0.2, (50, 100): 0.2,
@@ -166,7 +166,7 @@ TUNED: dict[str, dict[tuple[int, int], float]] = {  # (k, n): value
 def tuned_value(agent: str, family: TaskFamily) -> float:
     """The tuned constant of ``agent`` on ``family`` (keyed by arms and pulls of a uniform-prior
     Bernoulli bandit); UnsupportedFamilyError where none was measured."""
-    from metarl_bench.envs.bandits import BernoulliBandit
+    from metarl_bench.envs.bandits.family import BernoulliBandit
 
     key = (family.num_actions, family.trial_length)
     table = TUNED[agent]
@@ -174,7 +174,7 @@ def tuned_value(agent: str, family: TaskFamily) -> float:
     if not uniform or key not in table:
         raise UnsupportedFamilyError(
             f"agent '{agent}-tuned' has tuned constants for the rl2-bandits distributions only "
-            f"((k, n) in {sorted(table)}), not for {family.describe()}; run benchmarks/bandit_tuning.py "
+            f"((k, n) in {sorted(table)}), not for {family.describe()}; run studies/bandit_tuning.py "
             f"or play '{agent}' with an explicit constant"
         )
     return table[key]

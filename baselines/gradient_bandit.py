@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from metarl_bench.agent import (
+from metarl_bench.core.agent import (
     Agent,
     CheckpointError,
     Obs,
@@ -34,10 +34,10 @@ from metarl_bench.agent import (
     last_transition,
     require_bandit,
 )
-from metarl_bench.family import Arrays, TaskFamily
-from metarl_bench.registry import register_agent
-from metarl_bench.seeding import train_rng
-from metarl_bench.trial import TrialEnv
+from metarl_bench.core.family import Arrays, TaskFamily
+from metarl_bench.core.registry import register_agent
+from metarl_bench.core.seeding import train_rng
+from metarl_bench.core.trial import TrialEnv
 
 CHECKPOINT_DIR = Path(__file__).resolve().parent / "checkpoints" / "gradient-bandit"
 BASELINES = ("mean", "none")

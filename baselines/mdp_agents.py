@@ -2,7 +2,7 @@
 ``mdp-greedy``, ``mdp-epsilon-greedy`` and the ``-tuned`` variants (constants grid-searched on
 training tasks, as the paper did).
 
-They live with the MDP family's planners (``metarl_bench.envs.mdp_policies``), which also
+They live with the MDP family's planners (``metarl_bench.envs.tabular_mdp.policies``), which also
 play the best of them as the family's lower-bound Bayes reference; this module only
 registers them as contestants.  Greedy and epsilon-greedy get MDP names of their own rather
 than extending the bandit ``greedy``/``epsilon-greedy``: they are a different algorithm
@@ -10,8 +10,8 @@ than extending the bandit ``greedy``/``epsilon-greedy``: they are a different al
 episode, as in the paper's code), and one name should mean one algorithm in the leaderboard.
 """
 
-from metarl_bench.envs.mdp_policies import AGENTS
-from metarl_bench.registry import register_agent
+from metarl_bench.core.registry import register_agent
+from metarl_bench.envs.tabular_mdp.policies import AGENTS
 
 for _name, _cls in AGENTS.items():
     register_agent(_name, _cls)

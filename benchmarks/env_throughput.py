@@ -30,7 +30,7 @@ import gymnasium as gym
 import numpy as np
 
 import metarl_bench
-from metarl_bench.provenance import cpu_device
+from metarl_bench.reporting.provenance import cpu_device
 
 BATCH_SIZES = (1, 16, 256, 1024, 4096, 16384)
 LARGE = (4096, 16384)  # the sizes compared with gymnax
@@ -84,7 +84,7 @@ def torch_cpu(env_name: str, batch: int, seconds: float) -> float | None:
     try:
         import torch
 
-        from metarl_bench.torch_trial import TorchTrialEnv, torch_twin
+        from metarl_bench.accel.torch_trial import TorchTrialEnv, torch_twin
     except ImportError:
         return None
     family = metarl_bench.make_family(env_name)

@@ -11,7 +11,7 @@ Part 2 solves each family's Bayes-optimal reference in a fresh subprocess with a
 plan cache (so nothing is loaded from disk) and reports the value, the number of belief
 states, the solve time and the child's peak resident memory (``ru_maxrss``, interpreter
 and numba included).  numba's compiled kernels are cached on disk by numba; the first run
-after a change of ``envs/gridworld_bayes.py`` adds their compilation (a few seconds).
+after a change of ``envs/gridworlds/bayes.py`` adds their compilation (a few seconds).
 
     python benchmarks/gridworld_throughput.py [--seconds 1.0] [--skip-planners]
 """
@@ -30,7 +30,7 @@ import time
 import numpy as np
 from env_throughput import batched, single_gym  # the same timing as the bandits (benchmarks/ is on sys.path)
 
-from metarl_bench.provenance import cpu_device
+from metarl_bench.reporting.provenance import cpu_device
 
 FAMILIES = ("gridnavi-5x5", "darkroom-9x9", "heart-trap-5x5")
 BATCH_SIZES = (1, 256, 4096, 16384, 65536)
@@ -40,8 +40,8 @@ CHILD = r"""
 import json, resource, sys, time
 import numpy as np
 import metarl_bench
-from metarl_bench.envs import gridworld_bayes as bayes_grid
-from metarl_bench.envs.gridworlds import GoalGrid, HeartTrap
+from metarl_bench.envs.gridworlds import bayes as bayes_grid
+from metarl_bench.envs.gridworlds.family import GoalGrid, HeartTrap
 name = sys.argv[1]
 fam = metarl_bench.make_family(name)
 start = time.perf_counter()

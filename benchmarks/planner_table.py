@@ -1,4 +1,4 @@
-"""Time, peak memory and state counts of the exact Bayes-optimal planners (metarl_bench.envs.bandit_bayes).
+"""Time, peak memory and state counts of the exact Bayes-optimal planners (metarl_bench.envs.bandits.bayes).
 
     python benchmarks/planner_table.py            # the full table (about a minute)
     python benchmarks/planner_table.py --quick    # without the H=500 and H=20000 rows
@@ -19,7 +19,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from metarl_bench.envs import bandit_bayes as bayes
+from metarl_bench.envs.bandits import bayes
 
 Case = tuple[str, str, Callable[[], bayes.Plan] | None, str]
 

@@ -2,7 +2,7 @@
 
 Both train ``RecurrentPPO`` on ``bernoulli-k2-h100`` on the same machine, in the same run:
 
-- ours: the ``rl2`` agent (``baselines/rl2.py``): one ``TrialVecEnv`` steps all trials with
+- ours: the ``rl2`` agent (``baselines/rl2/agent.py``): one ``TrialVecEnv`` steps all trials with
   one numpy call, flat observations, ``MlpLstmPolicy``, the default ``RL2Config``;
 - plain: what a user would write without metarl-bench: ``RecurrentPPO("MultiInputLstmPolicy",
   DummyVecEnv([gym.make("metarl_bench/bernoulli-k2-h100")] * n))`` with sb3-contrib's
@@ -27,7 +27,7 @@ from sb3_contrib import RecurrentPPO
 from stable_baselines3.common.vec_env import DummyVecEnv
 
 import metarl_bench
-from metarl_bench.baselines.rl2 import RL2Agent
+from metarl_bench.baselines.rl2.agent import RL2Agent
 
 ENV = "bernoulli-k2-h100"
 

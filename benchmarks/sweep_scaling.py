@@ -1,6 +1,6 @@
 """Sweep throughput: the local backend against Ray with 1 and 2 workers (CPUs).
 
-Each configuration runs the suite's own command (``metarl_bench.run.main``) in a fresh
+Each configuration runs the suite's own command (``metarl_bench.running.run.main``) in a fresh
 Python process, twice: the first (cold) sweep pays for imports, the per-process cache of
 reference returns and, on Ray, starting the worker processes; the second (warm) sweep, into
 another results folder, shows the steady state.  Ray's own start-up (``ray.init``) is timed
@@ -19,14 +19,14 @@ import subprocess
 import sys
 import tempfile
 
-from metarl_bench.provenance import cpu_device
+from metarl_bench.reporting.provenance import cpu_device
 
 CLASSICAL = "random,greedy,epsilon-greedy,ucb1,thompson"
 
 # Runs in the child process: argv = [workers, json file, *run arguments]; workers 0 = local backend.
 CHILD = """
 import contextlib, io, json, sys, time
-import metarl_bench.run
+import metarl_bench.running.run
 workers, out, argv = int(sys.argv[1]), sys.argv[2], sys.argv[3:]
 start = time.perf_counter()
 if workers:
@@ -36,7 +36,7 @@ if workers:
 times, codes = [ready := time.perf_counter()], []
 for i in range(2):
     with contextlib.redirect_stdout(io.StringIO()):
-        codes.append(metarl_bench.run.main(argv + ["--results", f"{out}.results{i}"]))
+        codes.append(metarl_bench.running.run.main(argv + ["--results", f"{out}.results{i}"]))
     times.append(time.perf_counter())
 json.dump({"code": max(codes), "startup_s": ready - start, "cold_s": times[1] - times[0],
            "warm_s": times[2] - times[1]}, open(out, "w"))
@@ -64,7 +64,7 @@ def main() -> None:
     p.add_argument("--workers", default="1,2", help="Ray CPU counts to try (comma list)")
     args = p.parse_args()
 
-    from metarl_bench.registry import resolve_agents, resolve_envs
+    from metarl_bench.core.registry import resolve_agents, resolve_envs
 
     runs = len(resolve_agents(args.agents)) * len(resolve_envs(args.env))
     run_args = ["--agent", args.agents, "--env", args.env, "--eval-tasks", args.eval_tasks, "--seeds", args.seeds]

@@ -30,8 +30,8 @@ import numpy as np
 import torch
 
 import metarl_bench
-from metarl_bench.baselines.vsml import PRESETS, VSMLAgent, _references, _score, play
-from metarl_bench.provenance import cpu_device
+from metarl_bench.baselines.vsml.agent import PRESETS, VSMLAgent, _references, _score, play
+from metarl_bench.reporting.provenance import cpu_device
 
 POPULATIONS = (16, 64, 256)
 TASKS = (16, 64, 256)

@@ -1,10 +1,10 @@
-"""Torch twins of the built-in families' step functions, for ``metarl_bench.torch_trial``.
+"""Torch twins of the built-in families' step functions, for ``metarl_bench.accel.torch_trial``.
 
 Each twin mirrors one numpy family's ``start_episode``/``observe``/``step`` operation for
 operation, so its observations and rewards equal the numpy ones bit for bit:
 
 * Bernoulli bandits (independent and dependent arms) advance and hash the noise counters
-  on the device (``metarl_bench.torch_noise``) and compare the bits with the integer
+  on the device (``metarl_bench.accel.torch_noise``) and compare the bits with the integer
   thresholds of p, as the numpy step does: integers only.
 * The Gaussian bandit needs the normal quantile of its uniforms, and torch's ``log``,
   ``sqrt`` and ``special.ndtri`` do not round like scipy and the host's libm (they differ
@@ -24,19 +24,19 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from metarl_bench.envs.bandits import BernoulliBandit, GaussianBandit, _BanditBase
-from metarl_bench.envs.gridworlds import GoalGrid, HeartTrap, _GridBase
-from metarl_bench.family import Arrays, TaskFamily
-from metarl_bench.noise import counter_normal, counter_start
-from metarl_bench.torch_noise import COUNTER_STEP, bits_to_uniform, counters_to_torch, keys_to_torch, mixed_bits_
-from metarl_bench.torch_trial import Tensors, TorchDynamics
+from metarl_bench.accel.torch_noise import COUNTER_STEP, bits_to_uniform, counters_to_torch, keys_to_torch, mixed_bits_
+from metarl_bench.accel.torch_trial import Tensors, TorchDynamics
+from metarl_bench.core.family import Arrays, TaskFamily
+from metarl_bench.core.noise import counter_normal, counter_start
+from metarl_bench.envs.bandits.family import BernoulliBandit, GaussianBandit, _BanditBase
+from metarl_bench.envs.gridworlds.family import GoalGrid, HeartTrap, _GridBase
 
 STEP_METHODS = ("init_state", "start_episode", "observe", "step", "move")
 MAX_TABLE_BYTES = 2**31  # the Gaussian reward table; a larger one is refused (play such batches in numpy)
 
 
 def uniform_thresholds(p: torch.Tensor) -> torch.Tensor:
-    """:func:`metarl_bench.noise.uniform_thresholds` on the device (int64), the same operations."""
+    """:func:`metarl_bench.core.noise.uniform_thresholds` on the device (int64), the same operations."""
     q = torch.nan_to_num(p, nan=-1.0, posinf=2.0, neginf=-1.0) * float(2**53)
     f = torch.clamp(torch.floor(q), 0.0, float(2**53))
     lo = f - 1.0

@@ -3,12 +3,25 @@
 ``import metarl_bench`` loads the task-family modules (numpy only) so that every
 distribution is a gymnasium id at once: ``gymnasium.make("metarl_bench/bernoulli-k2-h100")``.
 Agent modules, which may pull in torch or SB3, load on the first agent lookup.
+
+The names below are the public API; the subpackages say what they own in their docstrings:
+``core`` (the contracts), ``accel`` (faster paths behind them), ``evaluation``, ``results``,
+``probes`` and ``running`` (the command line).
 """
 
-from metarl_bench.agent import Agent
-from metarl_bench.family import TaskFamily
-from metarl_bench.reference import BayesReference
-from metarl_bench.registry import (
+from metarl_bench.core.agent import (
+    Agent,
+    CheckpointError,
+    Obs,
+    UnsupportedFamilyError,
+    fresh_rng,
+    inverse_cdf,
+    last_transition,
+    require_bandit,
+)
+from metarl_bench.core.family import Arrays, TaskFamily, check_positive_float, check_positive_int
+from metarl_bench.core.reference import BayesReference
+from metarl_bench.core.registry import (
     UnknownNameError,
     get_spec,
     list_agents,
@@ -23,18 +36,30 @@ from metarl_bench.registry import (
     resolve_envs,
     unregister,
 )
-from metarl_bench.trial import TrialEnv
+from metarl_bench.core.trial import TrialEnv
+from metarl_bench.evaluation.evaluate import EvalSettings, evaluate
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Agent",
+    "Arrays",
     "BayesReference",
+    "CheckpointError",
+    "EvalSettings",
+    "Obs",
     "TaskFamily",
     "TrialEnv",
     "UnknownNameError",
+    "UnsupportedFamilyError",
     "__version__",
+    "check_positive_float",
+    "check_positive_int",
+    "evaluate",
+    "fresh_rng",
     "get_spec",
+    "inverse_cdf",
+    "last_transition",
     "list_agents",
     "list_families",
     "list_suites",
@@ -43,6 +68,7 @@ __all__ = [
     "make_family",
     "register",
     "register_agent",
+    "require_bandit",
     "resolve_envs",
     "unregister",
 ]

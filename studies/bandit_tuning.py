@@ -4,11 +4,11 @@ The RL² paper (sec. 3.1; its evaluation code) grid-searched c and epsilon in
 {0, 0.1, ..., 1.0} for each (k, n) and reported the best mean over 1000 bandits.  We search
 the same grids with the paper's forms (UCB1 and greedy start every arm at one success and
 one failure), but on *training* tasks: 1000 tasks of each distribution's train stream
-(``metarl_bench.seeding.stream(TRAIN, name, 0, k)``, separate keys for tasks, noise and
+(``metarl_bench.core.seeding.stream(TRAIN, name, 0, k)``, separate keys for tasks, noise and
 the agents' randomness), never the held-out evaluation tasks or noise.  Prints every grid
 and the table ``TUNED`` of ``baselines/classical.py``.
 
-    python benchmarks/bandit_tuning.py [--tasks 1000] [--env rl2-bandits]
+    python studies/bandit_tuning.py [--tasks 1000] [--env rl2-bandits]
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from mdp_tuning import TASKS, train_return  # the same training-task rollout (be
 
 import metarl_bench
 from metarl_bench.baselines.classical import TUNING_GRID
-from metarl_bench.seeding import TRAIN, stream
+from metarl_bench.core.seeding import TRAIN, stream
 
 GRIDS = {"ucb1": ("c", {"pseudo_counts": True}), "epsilon-greedy": ("epsilon", {})}
 

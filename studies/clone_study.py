@@ -1,8 +1,8 @@
 """Does VSML learn backprop, and can ES improve it?  The three measurements of the study.
 
-    python -m metarl_bench.baselines.clone_study fidelity   # vsml-clone against its teacher
-    python -m metarl_bench.baselines.clone_study curve      # ES from the clone vs ES from scratch
-    python -m metarl_bench.baselines.clone_study introspect # how gradient-like is each learner
+    python -m studies.clone_study fidelity   # vsml-clone against its teacher
+    python -m studies.clone_study curve      # ES from the clone vs ES from scratch
+    python -m studies.clone_study introspect # how gradient-like is each learner
 
 ``fidelity``: on held-out tasks (the evaluation streams of each distribution), the shipped
 ``vsml-clone`` plays its own trials while its teacher, the gradient bandit tuned for the
@@ -37,17 +37,16 @@ import numpy as np
 import pandas as pd
 import torch
 
-from metarl_bench.evaluate import EvalSettings, held_out_tasks
-from metarl_bench.family import TaskFamily
-from metarl_bench.options import CommandParser
-from metarl_bench.provenance import provenance
-from metarl_bench.registry import get_spec, make_agent, make_family
-from metarl_bench.seeding import TRAIN, eval_agent_rng, eval_noise_rng, stream
-from metarl_bench.trial import TrialEnv
-
-from .gradient_bandit import GradientBanditAgent, play_returns, preference_step, softmax
-from .vsml import VSMLAgent, _references, _score, play
-from .vsml_clone import VSMLCloneESAgent, fidelity, tuned_teacher
+from metarl_bench.baselines.gradient_bandit import GradientBanditAgent, play_returns, preference_step, softmax
+from metarl_bench.baselines.vsml.agent import VSMLAgent, _references, _score, play
+from metarl_bench.baselines.vsml.clone import VSMLCloneESAgent, fidelity, tuned_teacher
+from metarl_bench.core.family import TaskFamily
+from metarl_bench.core.registry import get_spec, make_agent, make_family
+from metarl_bench.core.seeding import TRAIN, eval_agent_rng, eval_noise_rng, stream
+from metarl_bench.core.trial import TrialEnv
+from metarl_bench.evaluation.evaluate import EvalSettings, held_out_tasks
+from metarl_bench.reporting.provenance import provenance
+from metarl_bench.running.options import CommandParser
 
 TRAIN_ENV = "bernoulli-k2-h100"
 LEARNERS = ("gradient-bandit", "vsml-clone", "vsml-clone-es", "vsml")
@@ -238,7 +237,7 @@ def plot_introspection(steps: pd.DataFrame, path: Path) -> None:
 
 # ============================================================================ CLI
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = CommandParser(prog="python -m metarl_bench.baselines.clone_study", description=__doc__.split("\n\n")[0])
+    parser = CommandParser(prog="python -m studies.clone_study", description=__doc__.split("\n\n")[0])
     parser.add_argument("what", choices=["fidelity", "curve", "introspect"])
     parser.add_argument("--results", default="results", help="results folder (default: results)")
     parser.add_argument("--env", default="bernoulli-k2-h100,bernoulli-k5-h100,bernoulli-k10-h100,gaussian-k5-h100",

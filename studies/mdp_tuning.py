@@ -5,15 +5,15 @@ hyperparameters, we maximize the score with a separate grid search for each of t
 experimental settings", sec. 3.1; its evaluation script searches 21 log-spaced scalings
 in [1e-4, 1] for UCRL2 and BEB and epsilon in {0.1, ..., 1.0}).  We search the same
 grids, but on *training* tasks: 1000 tasks of the train stream of each distribution
-(``metarl_bench.seeding.stream(TRAIN, name, seed, k)``, with separate keys for tasks,
+(``metarl_bench.core.seeding.stream(TRAIN, name, seed, k)``, with separate keys for tasks,
 noise and the agents' randomness), never the held-out evaluation tasks or noise.  Then
 every candidate policy is measured on the same training tasks and the best one becomes
 the distribution's lower-bound Bayes reference.
 
-Prints the tables ``TUNED`` (``envs/mdp_policies.py``) and ``BEST_POLICY``
-(``envs/mdp_reference.py``), and the first-walk upper bound with its Monte Carlo error.
+Prints the tables ``TUNED`` (``envs/tabular_mdp/policies.py``) and ``BEST_POLICY``
+(``envs/tabular_mdp/reference.py``), and the first-walk upper bound with its Monte Carlo error.
 
-    python benchmarks/mdp_tuning.py [--tasks 1000] [--episodes 10,25,50,75,100]
+    python studies/mdp_tuning.py [--tasks 1000] [--episodes 10,25,50,75,100]
 """
 
 from __future__ import annotations
@@ -24,9 +24,10 @@ import time
 import numpy as np
 
 import metarl_bench
-from metarl_bench.envs import mdp_policies, mdp_reference
-from metarl_bench.seeding import TRAIN, stream
-from metarl_bench.trial import TrialEnv
+from metarl_bench.core.seeding import TRAIN, stream
+from metarl_bench.core.trial import TrialEnv
+from metarl_bench.envs.tabular_mdp import policies as mdp_policies
+from metarl_bench.envs.tabular_mdp import reference as mdp_reference
 
 TASKS, NOISE, AGENT = 1, 2, 3  # extra spawn keys of the train stream
 # agent: (constant, grid, the agent that plays the tuned value, if it is one of its own)

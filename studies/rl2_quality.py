@@ -5,7 +5,7 @@ and, at every ``--every`` steps, scores the current policy with the suite's eval
 (held-out tasks, paired references, bootstrap CI). Evaluation time is excluded from the
 reported training wall time.
 
-    python benchmarks/rl2_quality.py [--env bernoulli-k2-h100] [--steps 5000000] [--every 500000]
+    python studies/rl2_quality.py [--env bernoulli-k2-h100] [--steps 5000000] [--every 500000]
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ import torch
 from stable_baselines3.common.callbacks import BaseCallback
 
 import metarl_bench
-from metarl_bench.baselines.rl2 import RL2Agent
-from metarl_bench.evaluate import EvalSettings, evaluate
-from metarl_bench.provenance import cpu_device
+from metarl_bench.baselines.rl2.agent import RL2Agent
+from metarl_bench.evaluation.evaluate import EvalSettings, evaluate
+from metarl_bench.reporting.provenance import cpu_device
 
 
 class ScoreEvery(BaseCallback):

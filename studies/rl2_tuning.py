@@ -7,7 +7,7 @@ on ``--validation-tasks`` fresh tasks of the *training* stream (seed 10_000 + se
 no training step saw, and never the held-out evaluation tasks).  One CSV row per run is
 appended to ``OUT/rl2_tuning.csv`` and the curve written to ``OUT/curves/<label>.csv``.
 
-    python benchmarks/rl2_tuning.py --env bernoulli-k10-h100 --steps 30000000 \
+    python studies/rl2_tuning.py --env bernoulli-k10-h100 --steps 30000000 \
         --set gamma=0.99 --set gae_lambda=0.3 --label k10-h100-g99 --out results/tuning/rl2
 
 One torch thread (``--threads``) unless told otherwise; the row records the machine.
@@ -29,9 +29,9 @@ import torch
 from stable_baselines3.common.callbacks import BaseCallback
 
 import metarl_bench
-from metarl_bench.baselines.rl2 import RL2Agent, RL2Config
-from metarl_bench.seeding import train_rng
-from metarl_bench.trial import TrialEnv
+from metarl_bench.baselines.rl2.agent import RL2Agent, RL2Config
+from metarl_bench.core.seeding import train_rng
+from metarl_bench.core.trial import TrialEnv
 
 FIELDS = (
     "label", "env", "seed", "config", "steps", "wall_s", "fps", "final_train_return",

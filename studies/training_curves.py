@@ -4,8 +4,8 @@
 in the checkpoint's metrics; ``RL2Agent.fit`` about 200 points of the mean return of the
 last 100 training trials.  This command draws them, one line per distribution:
 
-    python -m metarl_bench.baselines.training_curves --agent vsml-ids --env gridworlds
-    python -m metarl_bench.baselines.training_curves --agent rl2 --env rl2-bandits,rl2-mdps
+    python -m studies.training_curves --agent vsml-ids --env gridworlds
+    python -m studies.training_curves --agent rl2 --env rl2-bandits,rl2-mdps
 
 writes ``results/curves/<agent>__training.csv`` and ``.png``.  For VSML the score is the
 running mean over ~10 generations of the population's return (perturbed parameters,
@@ -27,10 +27,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from metarl_bench.options import CommandParser
-from metarl_bench.registry import UnknownNameError, make_agent, make_family, resolve_envs
-
-from .vsml import VSMLAgent
+from metarl_bench.baselines.vsml.agent import VSMLAgent
+from metarl_bench.core.registry import UnknownNameError, make_agent, make_family, resolve_envs
+from metarl_bench.running.options import CommandParser
 
 AGENTS = ("vsml", "vsml-ids", "vsml-clone-es", "rl2")
 _SCALE = {"": 1.0, "k": 1e3, "M": 1e6}
@@ -50,9 +49,8 @@ def curve_from_log(path: Path) -> list[dict[str, float]]:
 def rl2_curves(envs: Sequence[str], seed: int = 0, results: Path | str = "results") -> pd.DataFrame:
     """The learning curve of each shipped rl2 checkpoint on ``envs``: from the checkpoint, or
     from its training log; scored against the distribution's newest leaderboard row."""
-    from metarl_bench import leaderboard
-
-    from .rl2 import RL2Agent
+    from metarl_bench.baselines.rl2.agent import RL2Agent
+    from metarl_bench.reporting import leaderboard
 
     board = leaderboard.newest(leaderboard.read(Path(results) / "leaderboard.csv"))
     frames = []
@@ -131,7 +129,7 @@ def plot(frame: pd.DataFrame, path: Path, title: str, x: str = "generation", y: 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = CommandParser(
-        prog="python -m metarl_bench.baselines.training_curves", description=__doc__.split("\n\n")[0]
+        prog="python -m studies.training_curves", description=__doc__.split("\n\n")[0]
     )
     parser.add_argument("--agent", default="vsml-ids", help=f"one of {list(AGENTS)}")
     parser.add_argument("--env", default="gridworlds", help="distribution, suite or comma list")

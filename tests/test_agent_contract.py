@@ -11,7 +11,7 @@ import pytest
 import torch
 
 import metarl_bench
-from metarl_bench.agent import UnsupportedFamilyError
+from metarl_bench.core.agent import UnsupportedFamilyError
 
 torch.set_num_threads(1)
 

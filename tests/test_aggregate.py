@@ -10,9 +10,10 @@ import pandas as pd
 import pytest
 from scipy.stats import trim_mean
 
-from metarl_bench import aggregate, leaderboard
-from metarl_bench.aggregate import TaskScores
-from metarl_bench.leaderboard import COLUMNS, NUMERIC
+from metarl_bench.reporting import aggregate, leaderboard
+from metarl_bench.reporting.aggregate import TaskScores
+from metarl_bench.reporting.leaderboard import COLUMNS, NUMERIC
+from metarl_bench.running import tables
 
 
 def make_row(agent: str, env: str, score: float = 50.0, train_env: str = "", train_seed: object = "",
@@ -65,8 +66,8 @@ def test_iqm_is_the_pooled_interquartile_mean_and_the_bootstrap_is_seeded():
 
 
 def test_task_scores_average_to_the_leaderboards_score_and_share_its_paired_ci():
-    from metarl_bench.evaluate import _score
-    from metarl_bench.stats import bootstrap_ci
+    from metarl_bench.evaluation.evaluate import _score
+    from metarl_bench.evaluation.stats import bootstrap_ci
 
     rng = np.random.default_rng(0)
     rand = rng.uniform(40, 60, 300)
@@ -149,12 +150,12 @@ def test_sets_are_suites_distributions_or_plus_joined():
 @pytest.fixture(scope="module")
 def measured(tmp_path_factory):
     """A real (small) run, then the aggregate command on it."""
-    from metarl_bench import run
+    from metarl_bench.running import run
 
     folder = tmp_path_factory.mktemp("agg")
     assert run.main(["--agent", "thompson,bayes,ucb1", "--env", "bernoulli-k2-h100", "--eval-tasks", "30",
                      "--seeds", "0,1", "--results", str(folder)]) == 0  # fmt: skip
-    assert leaderboard.main(["--aggregate", "--env", "bernoulli-k2-h100", "--results", str(folder)]) == 0
+    assert tables.leaderboard_main(["--aggregate", "--env", "bernoulli-k2-h100", "--results", str(folder)]) == 0
     return folder
 
 
@@ -173,7 +174,7 @@ def test_aggregate_command_reproduces_the_rows_and_is_deterministic(measured, ca
     assert (measured / "profiles" / "bernoulli-k2-h100.png").stat().st_size > 1000
     before = {p: p.read_bytes() for p in (measured / "aggregates.csv", measured / "profiles.csv")}
     capsys.readouterr()
-    assert leaderboard.main(["--aggregate", "--env", "bernoulli-k2-h100", "--results", str(measured)]) == 0
+    assert tables.leaderboard_main(["--aggregate", "--env", "bernoulli-k2-h100", "--results", str(measured)]) == 0
     assert "measuring" not in capsys.readouterr().out  # stored per-task data reused
     assert {p: p.read_bytes() for p in before} == before
 
@@ -191,7 +192,7 @@ def test_a_row_its_agent_does_not_reproduce_is_reported(measured, tmp_path, caps
     fields[col] = str(float(fields[col]) + 1.0)  # the row no longer says what its agent does
     text[i + 1] = ",".join(fields)
     (folder / "leaderboard.csv").write_text("\n".join(text) + "\n")
-    assert leaderboard.main(["--aggregate", "--env", "bernoulli-k2-h100", "--results", str(folder)]) == 1
+    assert tables.leaderboard_main(["--aggregate", "--env", "bernoulli-k2-h100", "--results", str(folder)]) == 1
     agg = aggregate.read_aggregates(folder / "aggregates.csv").set_index("agent")
     assert agg.loc["thompson", "status"] == "unreproduced" and "not the row's" in agg.loc["thompson", "note"]
     assert agg.loc["ucb1", "status"] == "ok"
@@ -215,6 +216,6 @@ def test_bad_input_is_one_line_and_exit_2(case, tmp_path, capsys):
     if case == "damaged-leaderboard":
         with open(folder / "leaderboard.csv", "a") as f:
             f.write("cut,short")
-    assert leaderboard.main(["--aggregate", "--env", env, "--results", str(folder)]) == 2
+    assert tables.leaderboard_main(["--aggregate", "--env", env, "--results", str(folder)]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and err.startswith("python -m metarl_bench.leaderboard: error:")

@@ -13,12 +13,13 @@ import pytest
 import torch
 
 import metarl_bench
-from metarl_bench import leaderboard, sweep
-from metarl_bench.agent import Agent
-from metarl_bench.baselines.rl2 import RL2Agent
-from metarl_bench.baselines.vsml import VSMLAgent
-from metarl_bench.envs.bandits import BernoulliBandit
-from metarl_bench.run import main as run_main
+from metarl_bench.baselines.rl2.agent import RL2Agent
+from metarl_bench.baselines.vsml.agent import VSMLAgent
+from metarl_bench.core.agent import Agent
+from metarl_bench.envs.bandits.family import BernoulliBandit
+from metarl_bench.reporting import leaderboard
+from metarl_bench.running import sweep
+from metarl_bench.running.run import main as run_main
 
 TINY = ["--env", "bernoulli-k2-h100", "--eval-tasks", "20", "--seeds", "0"]
 
@@ -51,7 +52,7 @@ def test_results_that_is_a_file_is_refused_before_any_work(tmp_path, capsys, no_
 
 
 def test_results_that_cannot_be_written_is_refused_before_any_work(tmp_path, capsys, no_work, monkeypatch):
-    import metarl_bench.options as options
+    import metarl_bench.running.options as options
 
     def read_only(*args, **kwargs):
         raise PermissionError(13, "Permission denied")
@@ -118,9 +119,9 @@ except ValueError as exc:
     print("refused:", exc)
 agents = metarl_bench.list_agents()
 assert {"thompson", "oracle", "ucb1", "greedy"} <= set(agents), agents
-assert metarl_bench.registry.get_agent_factory("thompson").__name__ == "ThompsonAgent"
+assert metarl_bench.core.registry.get_agent_factory("thompson").__name__ == "ThompsonAgent"
 metarl_bench.register_agent("thompson", GreedyAgent, replace=True)
-assert metarl_bench.registry.get_agent_factory("thompson") is GreedyAgent
+assert metarl_bench.core.registry.get_agent_factory("thompson") is GreedyAgent
 print("OK")
 """
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import metarl_bench
-from metarl_bench.uniform_beta import beta
+from metarl_bench.accel.uniform_beta import beta
 
 
 def _play(env_name: str, fused: bool, trials: int, seed: int, switch_at: int | None = None):
@@ -79,8 +79,8 @@ def test_uniform_beta_keeps_a_buffered_32_bit_half():
 
 
 def test_the_compiled_noise_table_matches_counter_start_and_uniform_thresholds():
-    from metarl_bench.envs.bandit_kernel import noise_table
-    from metarl_bench.noise import counter_start, draw_keys, uniform_thresholds
+    from metarl_bench.core.noise import counter_start, draw_keys, uniform_thresholds
+    from metarl_bench.envs.bandits.kernel import noise_table
 
     rng = np.random.default_rng(5)
     n, k = 400, 6

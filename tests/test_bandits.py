@@ -4,8 +4,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import metarl_bench
-from metarl_bench.agent import UnsupportedFamilyError
-from metarl_bench.envs.bandits import BernoulliBandit, DependentBernoulliBandit, GaussianBandit
+from metarl_bench.core.agent import UnsupportedFamilyError
+from metarl_bench.envs.bandits.family import BernoulliBandit, DependentBernoulliBandit, GaussianBandit
 
 BANDITS = metarl_bench.list_families("bandits")
 

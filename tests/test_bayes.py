@@ -14,10 +14,10 @@ import pytest
 
 import metarl_bench
 from metarl_bench.baselines.bayes import BayesOptimalAgent
-from metarl_bench.envs import bandit_bayes as bayes
-from metarl_bench.envs.bandit_bayes import count_states, solve_dependent, solve_general, solve_k2, tractable
-from metarl_bench.envs.bandits import BernoulliBandit, DependentBernoulliBandit, GaussianBandit
-from metarl_bench.family import TaskFamily
+from metarl_bench.core.family import TaskFamily
+from metarl_bench.envs.bandits import bayes
+from metarl_bench.envs.bandits.bayes import count_states, solve_dependent, solve_general, solve_k2, tractable
+from metarl_bench.envs.bandits.family import BernoulliBandit, DependentBernoulliBandit, GaussianBandit
 
 PRIORS = [(1.0, 1.0), (2.0, 3.0), (0.5, 0.7)]
 

@@ -5,12 +5,12 @@ import pytest
 import torch
 
 import metarl_bench  # noqa: F401  (registers the built-ins)
-from metarl_bench.agent import CheckpointError, last_transition
-from metarl_bench.baselines.clone_study import gradient_fit, trajectories
 from metarl_bench.baselines.gradient_bandit import GradientBanditAgent
-from metarl_bench.baselines.vsml import VSMLAgent
-from metarl_bench.baselines.vsml_clone import CloneConfig, VSMLCloneAgent, clone, fidelity
-from metarl_bench.registry import make_agent, make_family
+from metarl_bench.baselines.vsml.agent import VSMLAgent
+from metarl_bench.baselines.vsml.clone import CloneConfig, VSMLCloneAgent, clone, fidelity
+from metarl_bench.core.agent import CheckpointError, last_transition
+from metarl_bench.core.registry import make_agent, make_family
+from studies.clone_study import gradient_fit, trajectories
 
 torch.set_num_threads(1)
 
@@ -139,8 +139,8 @@ def test_introspection_fit_is_exact_for_the_teacher_and_low_for_noise():
 
 
 def test_clone_es_needs_the_clone_checkpoint(tmp_path, monkeypatch):
-    from metarl_bench.agent import UnsupportedFamilyError
-    from metarl_bench.baselines import vsml
+    from metarl_bench.baselines.vsml import agent as vsml
+    from metarl_bench.core.agent import UnsupportedFamilyError
 
     monkeypatch.setattr(vsml, "CHECKPOINT_ROOT", tmp_path)
     family = make_family("bernoulli-k2-h100", horizon=10)

@@ -3,7 +3,8 @@
 import pandas as pd
 import pytest
 
-from metarl_bench import crosseval, leaderboard
+from metarl_bench.reporting import crosseval, leaderboard
+from metarl_bench.running import tables
 
 
 def _row(agent: str, train_env: str, env: str, score: float, timestamp: str) -> dict:
@@ -44,8 +45,9 @@ def test_compatibility_follows_the_agent_and_the_spaces():
 
 def test_cli_writes_csv_and_heat_map(tmp_path, rows, capsys):
     leaderboard.append_rows(tmp_path / leaderboard.LEADERBOARD_FILE, rows.to_dict("records"))
-    code = crosseval.main(["--agent", "vsml,rl2", "--train-env", "bernoulli-k2-h100", "--env", "bernoulli-k2-h100,"
-                           "bernoulli-k5-h100", "--results", str(tmp_path)])  # fmt: skip
+    envs = "bernoulli-k2-h100,bernoulli-k5-h100"
+    code = tables.crosseval_main(["--agent", "vsml,rl2", "--train-env", "bernoulli-k2-h100", "--env", envs,
+                                  "--results", str(tmp_path)])  # fmt: skip
     assert code == 0
     table = pd.read_csv(tmp_path / crosseval.CSV_FILE)
     assert len(table) == 4 and set(table["status"]) == {"ok", "missing", "not-applicable"}
@@ -54,7 +56,7 @@ def test_cli_writes_csv_and_heat_map(tmp_path, rows, capsys):
 
 
 def test_cli_rejects_unknown_names(tmp_path, capsys):
-    code = crosseval.main(["--agent", "no-such-agent", "--train-env", "bernoulli-k2-h100", "--env", "bandits",
+    code = tables.crosseval_main(["--agent", "no-such-agent", "--train-env", "bernoulli-k2-h100", "--env", "bandits",
                            "--results", str(tmp_path)])  # fmt: skip
     assert code == 2
     assert "no-such-agent" in capsys.readouterr().err

@@ -5,10 +5,10 @@ import pandas as pd
 import pytest
 
 import metarl_bench
-from metarl_bench.agent import Agent
-from metarl_bench.envs.bandits import BernoulliBandit
-from metarl_bench.evaluate import EvalSettings, adaptation_point, evaluate, held_out_tasks
-from metarl_bench.run import main as run_main
+from metarl_bench.core.agent import Agent
+from metarl_bench.envs.bandits.family import BernoulliBandit
+from metarl_bench.evaluation.evaluate import EvalSettings, adaptation_point, evaluate, held_out_tasks
+from metarl_bench.running.run import main as run_main
 
 SMALL = "test-eval-k2-h20"
 FAST = EvalSettings(n_tasks=400, seeds=(0, 1))
@@ -132,7 +132,7 @@ def test_cli_bad_input_exits_two(argv, message, capsys):
 
 
 def test_eval_tasks_help_states_the_minimum_the_check_enforces():
-    from metarl_bench.run import build_parser
+    from metarl_bench.running.run import build_parser
 
     assert "at least 2" in build_parser().format_help()
 

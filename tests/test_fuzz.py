@@ -16,9 +16,10 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import metarl_bench
-from metarl_bench import leaderboard
-from metarl_bench.options import check_device
-from metarl_bench.run import main as run_main
+from metarl_bench.reporting import leaderboard
+from metarl_bench.running import tables
+from metarl_bench.running.options import check_device
+from metarl_bench.running.run import main as run_main
 
 FUZZ = settings(
     max_examples=60, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture]
@@ -131,7 +132,7 @@ def test_a_damaged_leaderboard_exits_2_with_one_line_and_stays_byte_identical(bo
     if command == "run":  # the run refuses the file before any work
         code = _exit_code([*VALID, "--results", str(folder)])
     else:
-        code = leaderboard.main(["--results", str(folder), *(["--best"] if command == "best" else [])])
+        code = tables.leaderboard_main(["--results", str(folder), *(["--best"] if command == "best" else [])])
     captured = capsys.readouterr()
     assert code == 2, captured.err
     assert len(captured.err.strip().splitlines()) == 1, captured.err

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 import metarl_bench
-from metarl_bench.envs.bandits import DependentBernoulliBandit, GaussianBandit
-from metarl_bench.envs.gittins import (
+from metarl_bench.envs.bandits.family import DependentBernoulliBandit, GaussianBandit
+from metarl_bench.envs.bandits.gittins import (
     GittinsAgent,
     gittins_index,
     gittins_index_restart,

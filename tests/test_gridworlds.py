@@ -1,4 +1,4 @@
-"""Gridworld families (envs/gridworlds.py) and their Bayes-optimal planners (envs/gridworld_bayes.py).
+"""Gridworld families (envs/gridworlds/family.py) and their Bayes-optimal planners (envs/gridworlds/bayes.py).
 
 The planners are checked against brute-force expectimax written from the rules alone:
 every action (stays and wall bumps included) at every belief state, the posterior over
@@ -15,8 +15,8 @@ import pytest
 
 import metarl_bench
 from metarl_bench.baselines.bayes import BayesOptimalAgent
-from metarl_bench.envs import gridworld_bayes as bayes_grid
-from metarl_bench.envs.gridworlds import GoalGrid, HeartTrap
+from metarl_bench.envs.gridworlds import bayes as bayes_grid
+from metarl_bench.envs.gridworlds.family import GoalGrid, HeartTrap
 
 
 def bayes_reference(family) -> tuple[float | None, str]:

@@ -72,7 +72,7 @@ def test_the_check_sees_a_lazy_import(tmp_path, monkeypatch):
     """The check can fail: a core module with an import inside a function is reported."""
     core = tmp_path / "metarl_bench"
     core.mkdir()
-    lazy = 'def f():\n    from metarl_bench.baselines.bayes import X\n    return "metarl_bench.envs.bandits:Y"\n'
+    lazy = 'def f():\n    from metarl_bench.baselines.bayes import X\n    return "metarl_bench.envs.bandits.family:Y"\n'
     (core / "bad.py").write_text(lazy)
     monkeypatch.setitem(FOLDERS, CORE, core)
     monkeypatch.setattr(__import__(__name__), "ROOT", tmp_path)

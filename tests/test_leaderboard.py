@@ -8,8 +8,9 @@ import time
 import pandas as pd
 import pytest
 
-from metarl_bench import leaderboard
-from metarl_bench.leaderboard import COLUMNS, LeaderboardError, append_rows, read
+from metarl_bench.reporting import leaderboard
+from metarl_bench.reporting.leaderboard import COLUMNS, LeaderboardError, append_rows, read
+from metarl_bench.running import tables
 
 
 def make_row(agent: str = "a", env: str = "e", score: float = 1.0, train_env: str = "") -> dict:
@@ -43,7 +44,7 @@ def test_eight_processes_appending_fifty_rows_each_lose_none(tmp_path):
 
 KILLED_WRITER = """
 import sys
-from metarl_bench.leaderboard import COLUMNS, NUMERIC, append_rows
+from metarl_bench.reporting.leaderboard import COLUMNS, NUMERIC, append_rows
 row = {c: 1.5 if c in NUMERIC else "x" * 200 for c in COLUMNS}
 i = 0
 while True:
@@ -101,10 +102,10 @@ def test_best_per_env_and_the_command(tmp_path, capsys):
     assert dict(zip(best.env, best.agent, strict=True)) == {"bernoulli-k2-h100": "y", "bernoulli-k5-h100": "x"}
     best = leaderboard.best_per_env(read(path), include_references=True)
     assert best.set_index("env").agent["bernoulli-k2-h100"] == "oracle"
-    assert leaderboard.main(["--results", str(tmp_path), "--best", "--env", "bernoulli-k5-h100"]) == 0
+    assert tables.leaderboard_main(["--results", str(tmp_path), "--best", "--env", "bernoulli-k5-h100"]) == 0
     out = capsys.readouterr().out
     assert "bernoulli-k5-h100" in out and "bernoulli-k2-h100" not in out
-    assert leaderboard.main(["--results", str(tmp_path), "--env", "nope"]) == 2
+    assert tables.leaderboard_main(["--results", str(tmp_path), "--env", "nope"]) == 2
     assert "valid envs" in capsys.readouterr().err
 
 
@@ -147,7 +148,7 @@ def test_a_damaged_file_is_refused_by_name_and_left_byte_identical(tmp_path, dam
 def test_the_reader_command_refuses_a_damaged_file_with_exit_2(tmp_path, capsys):
     path, good = _board(tmp_path)
     path.write_bytes(good + b"garbage line\n")
-    assert leaderboard.main(["--results", str(tmp_path), "--best"]) == 2
+    assert tables.leaderboard_main(["--results", str(tmp_path), "--best"]) == 2
     err = capsys.readouterr().err
     assert "line 5" in err and len(err.strip().splitlines()) == 1
     assert path.read_bytes() == good + b"garbage line\n"
@@ -172,13 +173,13 @@ def test_the_reader_shows_the_newest_row_per_agent_train_env_env_by_default(tmp_
     append_rows(path, [make_row("x", "bernoulli-k2-h100", 30.25, train_env="bernoulli-k5-h100")])
     newest = leaderboard.newest(read(path))
     assert sorted(newest.score) == [20.25, 30.25]  # one row per (agent, train_env, env), the last written
-    assert leaderboard.main(["--results", str(tmp_path)]) == 0
+    assert tables.leaderboard_main(["--results", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "train_env" in out and "20.25" in out and "10.25" not in out
-    assert leaderboard.main(["--results", str(tmp_path), "--all"]) == 0
+    assert tables.leaderboard_main(["--results", str(tmp_path), "--all"]) == 0
     assert "10.25" in capsys.readouterr().out
 
 
 def test_the_reader_refuses_a_missing_results_folder(tmp_path, capsys):
-    assert leaderboard.main(["--results", str(tmp_path / "nowhere")]) == 2
+    assert tables.leaderboard_main(["--results", str(tmp_path / "nowhere")]) == 2
     assert "not a folder" in capsys.readouterr().err

@@ -47,7 +47,7 @@ def test_the_installed_package_ignores_decoys_in_the_working_folder(tmp_path):
 
 def test_the_installed_package_puts_no_top_level_envs_or_baselines_on_the_path(tmp_path):
     code = (
-        "import importlib.util, metarl_bench.envs.bandits, metarl_bench.baselines.classical\n"
+        "import importlib.util, metarl_bench.envs.bandits.family, metarl_bench.baselines.classical\n"
         "assert importlib.util.find_spec('envs') is None, importlib.util.find_spec('envs')\n"
         "assert importlib.util.find_spec('baselines') is None, importlib.util.find_spec('baselines')\n"
         "print('OK')\n"
@@ -62,14 +62,19 @@ def test_a_normal_install_into_a_fresh_virtual_environment(tmp_path):
     """A wheel install (not editable): metarl_bench/, metarl_bench/envs/, metarl_bench/baselines/ and
     the shipped checkpoints land in site-packages; no top-level envs/ or baselines/ does."""
     source = tmp_path / "src"  # build from a copy: pip leaves build/ folders in the tree it builds
-    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(".git", "build", "results", "*.egg-info", "__pycache__",
-                                                                 ".*_cache", ".venv"))  # fmt: skip
+    skip = shutil.ignore_patterns(".git", "build", "*.egg-info", "__pycache__", ".*_cache", ".venv", "site")
+
+    def ignore(folder: str, names: list[str]) -> set[str]:  # the results folder at the top only
+        return set(skip(folder, names)) | ({"results"} if Path(folder) == ROOT else set())
+
+    shutil.copytree(ROOT, source, ignore=ignore)
     target = tmp_path / "venv"
     venv.create(target, system_site_packages=True, with_pip=False)  # the dependencies come from this env
     python = str(target / "bin" / "python")
+    # Build isolation: the build gets what pyproject.toml's [build-system] declares, from the
+    # package index, never whatever this interpreter happens to have installed.
     install = subprocess.run(
-        [sys.executable, "-m", "pip", "--python", python, "install", "--quiet", "--no-deps",
-         "--no-build-isolation", str(source)],
+        [sys.executable, "-m", "pip", "--python", python, "install", "--quiet", "--no-deps", str(source)],
         capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     if install.returncode != 0 and "no such option: --python" in install.stderr:
@@ -79,7 +84,8 @@ def test_a_normal_install_into_a_fresh_virtual_environment(tmp_path):
         subprocess.check_output([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], text=True)
         .strip()
     )
-    assert (site / "metarl_bench" / "envs" / "bandits.py").exists()
+    assert (site / "metarl_bench" / "envs" / "bandits" / "family.py").exists()
+    assert (site / "metarl_bench" / "core" / "trial.py").exists()
     assert (site / "metarl_bench" / "baselines" / "classical.py").exists()
     assert list((site / "metarl_bench" / "baselines" / "checkpoints" / "rl2").glob("*.zip"))
     assert not (site / "envs").exists() and not (site / "baselines").exists()

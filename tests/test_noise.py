@@ -4,7 +4,7 @@ give the numbers of the plain definition."""
 import numpy as np
 from scipy.special import ndtri
 
-from metarl_bench import noise
+from metarl_bench.core import noise
 
 GOLDEN, M1, M2, ARM = (
     np.uint64(c) for c in (0x9E3779B97F4A7C15, 0xBF58476D1CE4E5B9, 0x94D049BB133111EB, 0xD6E8FEB86659FD93)

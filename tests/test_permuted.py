@@ -4,12 +4,12 @@ import numpy as np
 import pytest
 
 import metarl_bench  # noqa: F401  (registers the built-ins)
-from metarl_bench.envs.gridworlds import GoalGrid
-from metarl_bench.envs.permuted import PermutedGoalGrid
-from metarl_bench.envs.permuted_bayes import PermutedCEPolicy, PermutedQMDPPolicy, upper_bound
-from metarl_bench.evaluate import EvalSettings, evaluate, held_out_tasks, rollout
-from metarl_bench.registry import make_agent, make_family, resolve_envs
-from metarl_bench.trial import TrialEnv
+from metarl_bench.core.registry import make_agent, make_family, resolve_envs
+from metarl_bench.core.trial import TrialEnv
+from metarl_bench.envs.gridworlds.family import GoalGrid
+from metarl_bench.envs.permuted.bayes import PermutedCEPolicy, PermutedQMDPPolicy, upper_bound
+from metarl_bench.envs.permuted.family import PermutedGoalGrid
+from metarl_bench.evaluation.evaluate import EvalSettings, evaluate, held_out_tasks, rollout
 
 ENV = "gridnavi-5x5-permuted"
 

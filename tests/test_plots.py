@@ -2,7 +2,8 @@
 
 import pandas as pd
 
-from metarl_bench import plots
+from metarl_bench.reporting import plots
+from metarl_bench.running import tables
 
 
 def _write_curves(folder, env: str, agent: str, episodes: int) -> None:
@@ -27,7 +28,7 @@ def test_episode_plot_only_for_multi_episode_trials(tmp_path):
 def test_cli_redraws_and_rejects_unknown_names(tmp_path, capsys):
     (tmp_path / "curves").mkdir()
     _write_curves(tmp_path / "curves", "gridnavi-5x5", "bayes", episodes=2)
-    assert plots.main(["--results", str(tmp_path), "--env", "gridnavi-5x5"]) == 0
+    assert tables.plots_main(["--results", str(tmp_path), "--env", "gridnavi-5x5"]) == 0
     assert (tmp_path / "curves" / "gridnavi-5x5__episodes.png").exists()
-    assert plots.main(["--results", str(tmp_path), "--env", "no-such-env"]) == 2
+    assert tables.plots_main(["--results", str(tmp_path), "--env", "no-such-env"]) == 2
     assert "no-such-env" in capsys.readouterr().err

@@ -9,15 +9,17 @@ import pandas as pd
 import pytest
 
 import metarl_bench
-from metarl_bench import evaluate, probe_report, ridge
-from metarl_bench import probe as P
-from metarl_bench import probe_analysis as A
-from metarl_bench import probe_record as R
-from metarl_bench.agent import Agent, Obs, fresh_rng, last_transition
-from metarl_bench.envs.bandits import BernoulliBandit
-from metarl_bench.evaluate import EvalSettings, RolloutStep, held_out_tasks
-from metarl_bench.family import Arrays, TaskFamily
-from metarl_bench.registry import _REG
+from metarl_bench.core.agent import Agent, Obs, fresh_rng, last_transition
+from metarl_bench.core.family import Arrays, TaskFamily
+from metarl_bench.core.registry import _REG
+from metarl_bench.envs.bandits.family import BernoulliBandit
+from metarl_bench.evaluation import evaluate
+from metarl_bench.evaluation.evaluate import EvalSettings, RolloutStep, held_out_tasks
+from metarl_bench.probes import analysis as A
+from metarl_bench.probes import record as R
+from metarl_bench.probes import ridge
+from metarl_bench.probes import rows as probe_report
+from metarl_bench.running import probe as P
 
 SMALL = "test-probe-k2-h20"
 GOAL = "test-probe-goal"

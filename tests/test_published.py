@@ -1,6 +1,6 @@
 import pandas as pd
 
-from metarl_bench import published
+from metarl_bench.reporting import published
 
 
 def _rows(ret: float, low: float, high: float) -> pd.DataFrame:

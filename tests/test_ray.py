@@ -13,11 +13,12 @@ import pytest
 ray = pytest.importorskip("ray")
 
 import metarl_bench  # noqa: E402
-from metarl_bench import leaderboard, sweep  # noqa: E402
-from metarl_bench.agent import Agent  # noqa: E402
-from metarl_bench.envs.bandits import BernoulliBandit  # noqa: E402
-from metarl_bench.registry import _REG  # noqa: E402
-from metarl_bench.run import main as run_main  # noqa: E402
+from metarl_bench.core.agent import Agent  # noqa: E402
+from metarl_bench.core.registry import _REG  # noqa: E402
+from metarl_bench.envs.bandits.family import BernoulliBandit  # noqa: E402
+from metarl_bench.reporting import leaderboard  # noqa: E402
+from metarl_bench.running import sweep  # noqa: E402
+from metarl_bench.running.run import main as run_main  # noqa: E402
 
 SMALL = "test-ray-k2-h20"  # registered here only: the workers learn it from the shipped registrations
 TINY = ["--env", SMALL, "--eval-tasks", "50", "--seeds", "0"]
@@ -179,7 +180,7 @@ def test_concurrent_sweeps_writing_one_leaderboard_lose_nothing(tmp_path, ray_cl
 
 def test_vsml_sharded_es_equals_the_local_run():
     torch = pytest.importorskip("torch")
-    from metarl_bench.baselines.vsml import VSMLAgent, play, play_sharded
+    from metarl_bench.baselines.vsml.agent import VSMLAgent, play, play_sharded
 
     assert os.getpid() not in sweep.ray_starmap(lambda: os.getpid(), [(), ()])  # shards run in workers
     family = metarl_bench.make_family(SMALL)

@@ -4,7 +4,7 @@ import pytest
 
 import metarl_bench
 from metarl_bench import UnknownNameError
-from metarl_bench.envs.bandits import BernoulliBandit
+from metarl_bench.envs.bandits.family import BernoulliBandit
 
 
 def test_builtin_suites_hold_the_issue_distributions():
@@ -100,7 +100,7 @@ def test_spec_round_trips_through_gymnasium_json():
 def test_agents_register_lazily_and_unknown_agents_list_the_valid_ones():
     import sys
 
-    from metarl_bench.registry import get_agent_factory, register_agent
+    from metarl_bench.core.registry import get_agent_factory, register_agent
 
     register_agent("test-lazy-greedy", "metarl_bench.baselines.classical:GreedyAgent", replace=True)
     assert "test-lazy-greedy" in metarl_bench.list_agents()

@@ -13,9 +13,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from metarl_bench import aggregate, leaderboard, report
-from metarl_bench.leaderboard import COLUMNS, NUMERIC
-from metarl_bench.probe_report import PROBE_COLUMNS, PROBE_FILE
+from metarl_bench.probes.rows import PROBE_COLUMNS, PROBE_FILE
+from metarl_bench.reporting import aggregate, leaderboard, report
+from metarl_bench.reporting.leaderboard import COLUMNS, NUMERIC
+from metarl_bench.running import tables
 
 ENVS = ["bernoulli-k2-h100", "bernoulli-dependent-k2-h100"]
 SCORES = {"thompson": 93.0, "ucb1": 74.0, "bayes": 100.0, "oracle": 111.0, "random": 0.5}
@@ -110,7 +111,7 @@ def files_of(folder: Path) -> dict[str, bytes]:
 
 def test_page_is_byte_identical_when_regenerated(results, page, tmp_path):
     first = files_of(page.parent)
-    assert report.main(["--results", str(results), "--out", str(tmp_path / "again")]) == 0
+    assert tables.report_main(["--results", str(results), "--out", str(tmp_path / "again")]) == 0
     assert files_of(tmp_path / "again") == first  # another folder: no absolute path, no time in the page
     report.build(results, page.parent)  # and in place
     assert files_of(page.parent) == first
@@ -147,13 +148,13 @@ def test_bad_input_is_one_line_and_exit_2(case, results, tmp_path, capsys):
             f.write("bandits,x\n")
     else:
         out.write_text("a file")
-    assert report.main(["--results", str(folder), "--out", str(out)]) == 2
+    assert tables.report_main(["--results", str(folder), "--out", str(out)]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and err.startswith("python -m metarl_bench.report: error:")
 
 
 def test_run_refreshes_the_report_with_a_flag(tmp_path, capsys):
-    from metarl_bench import run
+    from metarl_bench.running import run
 
     args = ["--agent", "thompson", "--env", "bernoulli-k2-h100", "--eval-tasks", "10", "--seeds", "0",
             "--results", str(tmp_path), "--report"]  # fmt: skip
@@ -164,7 +165,7 @@ def test_run_refreshes_the_report_with_a_flag(tmp_path, capsys):
 
 
 def test_probe_report_flag_needs_saved_rows(capsys):
-    from metarl_bench import probe
+    from metarl_bench.running import probe
 
     assert probe.main(["--agent", "bayes", "--env", "bernoulli-k2-h100", "--no-save", "--report"]) == 2
     assert "--no-save" in capsys.readouterr().err
@@ -236,7 +237,7 @@ def test_curve_legends_list_each_thing_once_and_references_apart(tmp_path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from metarl_bench import plots
+    from metarl_bench.reporting import plots
 
     for agent in ("bayes", "oracle", "random", "thompson", "ucb1"):
         write_curves(tmp_path, ENVS[0], agent)

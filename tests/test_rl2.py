@@ -6,8 +6,8 @@ import pytest
 import torch
 
 import metarl_bench
-from metarl_bench.baselines.rl2 import RL2Agent, RL2Config, TrialVecEnv, flatten_obs, parallel_trials
-from metarl_bench.seeding import train_rng
+from metarl_bench.baselines.rl2.agent import RL2Agent, RL2Config, TrialVecEnv, flatten_obs, parallel_trials
+from metarl_bench.core.seeding import train_rng
 
 torch.set_num_threads(1)
 ENV = "bernoulli-k2-h100"
@@ -118,7 +118,7 @@ def test_vecenv_adapter_steps_all_envs_and_restarts_trials():
 
 
 def test_shipped_checkpoints_load_for_their_distribution(tmp_path):
-    from metarl_bench.baselines.rl2 import CHECKPOINT_DIR
+    from metarl_bench.baselines.rl2.agent import CHECKPOINT_DIR
 
     shipped = sorted(CHECKPOINT_DIR.glob("*.zip"))
     trained_on = {path: path.stem.split("__seed")[0] for path in shipped}  # <env>.zip or <env>__seed<N>.zip

@@ -9,10 +9,10 @@ from sb3_contrib.common.recurrent.buffers import RecurrentRolloutBuffer
 from sb3_contrib.common.recurrent.policies import RecurrentActorCriticPolicy
 
 import metarl_bench
-from metarl_bench.baselines import rl2_policy
-from metarl_bench.baselines.rl2 import RL2Agent, TrialVecEnv
-from metarl_bench.baselines.rl2_policy import WholeSequenceLstmPolicy, starts_only_at_sequence_heads
-from metarl_bench.baselines.rl2_ppo import LockstepRecurrentPPO, TrialRolloutBuffer
+from metarl_bench.baselines.rl2 import policy as rl2_policy
+from metarl_bench.baselines.rl2.agent import RL2Agent, TrialVecEnv
+from metarl_bench.baselines.rl2.policy import WholeSequenceLstmPolicy, starts_only_at_sequence_heads
+from metarl_bench.baselines.rl2.ppo import LockstepRecurrentPPO, TrialRolloutBuffer
 
 torch.set_num_threads(1)
 

@@ -10,11 +10,14 @@ import pytest
 import torch
 
 import metarl_bench
-from metarl_bench import noise, torch_noise
-from metarl_bench.baselines.vsml import VSMLAgent, draw_shared, play, play_members
-from metarl_bench.envs import bandits, gridworlds, torch_twins
-from metarl_bench.envs.bandits import BernoulliBandit
-from metarl_bench.torch_trial import TorchTrialEnv, torch_twin
+from metarl_bench.accel import torch_noise
+from metarl_bench.accel.torch_trial import TorchTrialEnv, torch_twin
+from metarl_bench.baselines.vsml.agent import VSMLAgent, draw_shared, play, play_members
+from metarl_bench.core import noise
+from metarl_bench.envs import torch_twins
+from metarl_bench.envs.bandits import family as bandits
+from metarl_bench.envs.bandits.family import BernoulliBandit
+from metarl_bench.envs.gridworlds import family as gridworlds
 
 torch.set_num_threads(1)
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])

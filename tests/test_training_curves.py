@@ -1,4 +1,4 @@
-from metarl_bench.baselines.training_curves import curve_from_log
+from studies.training_curves import curve_from_log
 
 
 def test_an_rl2_progress_log_becomes_its_learning_curve(tmp_path):

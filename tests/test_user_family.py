@@ -11,8 +11,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def readme_example() -> str:
-    text = (ROOT / "README.md").read_text()
-    section = text.split("## Add your own task family", 1)[1]
+    """The complete example of the docs page "Add your own family" (``docs/own-family.md``)."""
+    text = (ROOT / "docs" / "own-family.md").read_text()
+    section = text.split("## A complete example", 1)[1]
     return re.search(r"```python\n(.*?)```", section, re.S).group(1)
 
 
@@ -52,7 +53,7 @@ def test_entry_point_plugins_are_discovered(tmp_path):
     pkg.mkdir()
     (pkg / "__init__.py").write_text("")
     (pkg / "families.py").write_text(
-        "import metarl_bench\nfrom metarl_bench.envs.bandits import BernoulliBandit\n"
+        "import metarl_bench\nfrom metarl_bench.envs.bandits.family import BernoulliBandit\n"
         "metarl_bench.register('plugin-bandit-k3', BernoulliBandit, suites=('plugin-suite',), k=3, horizon=5)\n"
     )
     dist = tmp_path / "plugin_pkg-0.1.dist-info"
@@ -68,7 +69,7 @@ def test_entry_point_plugins_are_discovered(tmp_path):
     assert result.returncode == 0, result.stderr
     # And the CLI lists it.
     listing = run_python(
-        "import sys; from metarl_bench.run import main; sys.exit(main(['--list']))", tmp_path, tmp_path
+        "import sys; from metarl_bench.running.run import main; sys.exit(main(['--list']))", tmp_path, tmp_path
     )
     assert "plugin-bandit-k3" in listing.stdout, listing.stderr
 

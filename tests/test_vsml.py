@@ -5,9 +5,9 @@ import pytest
 import torch
 
 import metarl_bench
-from metarl_bench.baselines import vsml
-from metarl_bench.baselines.vsml import VSMLAgent, VSMLNet, centered_ranks, play
-from metarl_bench.envs.bandits import BernoulliBandit
+from metarl_bench.baselines.vsml import agent as vsml
+from metarl_bench.baselines.vsml.agent import VSMLAgent, VSMLNet, centered_ranks, play
+from metarl_bench.envs.bandits.family import BernoulliBandit
 
 torch.set_num_threads(1)
 ENV = "bernoulli-k2-h100"
@@ -230,7 +230,7 @@ def test_bad_config_is_refused():
 
 
 def test_bernoulli_distributions_without_checkpoint_default_to_the_shipped_two_armed_one():
-    from metarl_bench.baselines.vsml import DEFAULT_TRAIN_ENV, VSMLAgent
+    from metarl_bench.baselines.vsml.agent import DEFAULT_TRAIN_ENV, VSMLAgent
 
     k5 = VSMLAgent(metarl_bench.make_family("bernoulli-k5-h100"))
     assert k5.default_train_env("bernoulli-k5-h100") == DEFAULT_TRAIN_ENV

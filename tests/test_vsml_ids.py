@@ -5,9 +5,9 @@ import pytest
 import torch
 
 import metarl_bench  # noqa: F401  (registers the built-ins)
-from metarl_bench.agent import UnsupportedFamilyError
-from metarl_bench.baselines.vsml import VSMLAgent, VSMLIdsAgent
-from metarl_bench.registry import make_family
+from metarl_bench.baselines.vsml.agent import VSMLAgent, VSMLIdsAgent
+from metarl_bench.core.agent import UnsupportedFamilyError
+from metarl_bench.core.registry import make_family
 
 torch.set_num_threads(1)
 

@@ -34,7 +34,9 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.vec_env import VecEnv
 from tqdm.auto import tqdm
 
-from metarl_bench.agent import (
+from metarl_bench.baselines.rl2.policy import WholeSequenceLstmPolicy
+from metarl_bench.baselines.rl2.ppo import LockstepRecurrentPPO
+from metarl_bench.core.agent import (
     Agent,
     CheckpointError,
     Obs,
@@ -43,14 +45,11 @@ from metarl_bench.agent import (
     fresh_rng,
     inverse_cdf,
 )
-from metarl_bench.family import Arrays, TaskFamily
-from metarl_bench.seeding import train_rng
-from metarl_bench.trial import OBS_KEYS, TrialEnv
+from metarl_bench.core.family import Arrays, TaskFamily
+from metarl_bench.core.seeding import train_rng
+from metarl_bench.core.trial import OBS_KEYS, TrialEnv
 
-from .rl2_policy import WholeSequenceLstmPolicy
-from .rl2_ppo import LockstepRecurrentPPO
-
-CHECKPOINT_DIR = Path(__file__).resolve().parent / "checkpoints" / "rl2"
+CHECKPOINT_DIR = Path(__file__).resolve().parent.parent / "checkpoints" / "rl2"
 META_FILE = "metarl_bench.json"  # our record inside SB3's zip (SB3 ignores unknown files)
 
 

@@ -1,6 +1,6 @@
 """sb3-contrib's ``RecurrentPPO`` for trials stepped in lockstep: the same algorithm, less overhead.
 
-RL² trains on a :class:`~metarl_bench.baselines.rl2.TrialVecEnv`: every env starts a trial
+RL² trains on a :class:`~metarl_bench.baselines.rl2.agent.TrialVecEnv`: every env starts a trial
 at the first step of each rollout and ends it at the last, because the rollout length is
 the trial length.  Two parts of sb3-contrib's generic code pay for cases that cannot
 happen there:

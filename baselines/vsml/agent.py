@@ -45,7 +45,8 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from metarl_bench.agent import (
+from metarl_bench.accel.torch_trial import TorchTrialEnv, torch_twin
+from metarl_bench.core.agent import (
     Agent,
     CheckpointError,
     Obs,
@@ -54,13 +55,12 @@ from metarl_bench.agent import (
     fresh_rng,
     inverse_cdf,
 )
-from metarl_bench.family import Arrays, TaskFamily
-from metarl_bench.registry import get_spec
-from metarl_bench.seeding import train_rng
-from metarl_bench.torch_trial import TorchTrialEnv, torch_twin
-from metarl_bench.trial import TrialEnv
+from metarl_bench.core.family import Arrays, TaskFamily
+from metarl_bench.core.registry import get_spec
+from metarl_bench.core.seeding import train_rng
+from metarl_bench.core.trial import TrialEnv
 
-CHECKPOINT_ROOT = Path(__file__).resolve().parent / "checkpoints"  # one folder per agent name
+CHECKPOINT_ROOT = Path(__file__).resolve().parent.parent / "checkpoints"  # one folder per agent name
 CHECKPOINT_FORMAT = 1
 DEFAULT_TRAIN_ENV = "bernoulli-k2-h100"  # the shipped checkpoint that plays Bernoulli bandits of any k
 

@@ -31,13 +31,12 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from metarl_bench.agent import Obs, UnsupportedFamilyError, inverse_cdf
-from metarl_bench.family import Arrays, TaskFamily
-from metarl_bench.seeding import train_rng
-from metarl_bench.trial import TrialEnv
-
-from .gradient_bandit import GradientBanditAgent
-from .vsml import VSMLAgent, _obs_tensors
+from metarl_bench.baselines.gradient_bandit import GradientBanditAgent
+from metarl_bench.baselines.vsml.agent import VSMLAgent, _obs_tensors
+from metarl_bench.core.agent import Obs, UnsupportedFamilyError, inverse_cdf
+from metarl_bench.core.family import Arrays, TaskFamily
+from metarl_bench.core.seeding import train_rng
+from metarl_bench.core.trial import TrialEnv
 
 TEACHER = "gradient-bandit"
 

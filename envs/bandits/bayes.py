@@ -35,7 +35,7 @@ k=5 up to H=23); dependent arms up to ``DEPENDENT_MAX_HORIZON`` (20000); a Berno
 family with fixed ``probs`` (a one-task distribution, whose Bayes-optimal policy is the
 oracle) always.  Anything else (larger ``k * H``, Gaussian bandits, unknown families)
 has no exact value: :func:`reference` names the policy played instead,
-``"lower-bound:<policy>"``: the Gittins index policy (``metarl_bench.envs.gittins``, discount
+``"lower-bound:<policy>"``: the Gittins index policy (``metarl_bench.envs.bandits.gittins``, discount
 0.98) for Bernoulli bandits, which beat Bayes-UCB on every intractable distribution of
 the suites (README.md, the bandits leaderboard); Bayes-UCB (Kaufmann,
 Cappé & Garivier 2012) with quantile ``1 - 1/(t+1)`` at the ``t``-th pull for Gaussian
@@ -53,11 +53,11 @@ from typing import Any
 import numpy as np
 from scipy.special import betaincinv, ndtri
 
-from metarl_bench.agent import Agent, Obs, UnsupportedFamilyError, last_transition
-from metarl_bench.envs.bandits import BernoulliBandit, DependentBernoulliBandit, GaussianBandit
-from metarl_bench.envs.gittins import GittinsAgent
-from metarl_bench.family import Arrays, TaskFamily, check_positive_float, check_positive_int
-from metarl_bench.reference import EXACT, LOWER_BOUND, BayesReference
+from metarl_bench.core.agent import Agent, Obs, UnsupportedFamilyError, last_transition
+from metarl_bench.core.family import Arrays, TaskFamily, check_positive_float, check_positive_int
+from metarl_bench.core.reference import EXACT, LOWER_BOUND, BayesReference
+from metarl_bench.envs.bandits.family import BernoulliBandit, DependentBernoulliBandit, GaussianBandit
+from metarl_bench.envs.bandits.gittins import GittinsAgent
 
 K2_MAX_HORIZON = 500
 GENERAL_MAX_STATES = 1_000_000

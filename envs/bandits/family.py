@@ -2,7 +2,7 @@
 
 A trial is one bandit played for ``horizon`` pulls (one inner episode).  Bandits have
 no inner observation: ``obs`` is a constant 0 so that every family shares one Dict
-space.  Rewards use counter-based noise (``metarl_bench.noise``): the n-th pull of arm
+space.  Rewards use counter-based noise (``metarl_bench.core.noise``): the n-th pull of arm
 a in a trial gives the same reward whichever agent pulls it, so comparisons between
 agents on the same held-out tasks are paired.
 
@@ -18,10 +18,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 from scipy.special import ndtri
 
-from metarl_bench import TaskFamily, register, uniform_beta
-from metarl_bench.envs.bandit_kernel import bernoulli_rewards, noise_table
-from metarl_bench.family import Arrays, check_positive_float, check_positive_int
-from metarl_bench.noise import (
+from metarl_bench import TaskFamily, register
+from metarl_bench.accel import uniform_beta
+from metarl_bench.core.family import Arrays, check_positive_float, check_positive_int
+from metarl_bench.core.noise import (
     COUNTER_STEP,
     bits_to_uniform,
     counter_start,
@@ -29,12 +29,13 @@ from metarl_bench.noise import (
     mixed_bits_,
     uniform_thresholds,
 )
-from metarl_bench.reference import BayesReference
+from metarl_bench.core.reference import BayesReference
+from metarl_bench.envs.bandits.kernel import bernoulli_rewards, noise_table
 
 if TYPE_CHECKING:
     import torch
 
-    from metarl_bench.torch_trial import TorchDynamics
+    from metarl_bench.accel.torch_trial import TorchDynamics
 
 
 @functools.lru_cache(maxsize=16)
@@ -82,7 +83,7 @@ class _BanditBase(TaskFamily):
         return idx, z
 
     def torch_twin(self, device: str | torch.device) -> TorchDynamics | None:
-        """The device twin of this family's step (``metarl_bench.torch_trial``), if it has one."""
+        """The device twin of this family's step (``metarl_bench.accel.torch_trial``), if it has one."""
         from metarl_bench.envs.torch_twins import twin_of  # torch loads only for the device path
 
         return twin_of(self, device)
@@ -101,7 +102,7 @@ class _BanditBase(TaskFamily):
         return self.horizon * self.arm_means(tasks).mean(axis=1)
 
     def bayes_reference(self) -> BayesReference | None:
-        from metarl_bench.envs import bandit_bayes  # the planners load on first use
+        from metarl_bench.envs.bandits import bayes as bandit_bayes  # the planners load on first use
 
         return bandit_bayes.reference(self)
 
@@ -144,7 +145,7 @@ class BernoulliBandit(_BanditBase):
             return {"p": np.tile(self.probs, (num_trials, 1))}
         return {"p": uniform_beta.beta(rng, self.alpha, self.beta, (num_trials, self.num_actions))}
 
-    # The fused step (envs/bandit_kernel.py) gives the same bits as step_numpy, the
+    # The fused step (envs/bandits/kernel.py) gives the same bits as step_numpy, the
     # reference; False here (or on an instance) selects the numpy step.
     fused_step = True
 
@@ -177,7 +178,7 @@ class BernoulliBandit(_BanditBase):
 
     def noise_table(self, tasks: Arrays, state: Arrays) -> np.ndarray:
         """The fused step's state: (trials, arms, 2) uint64, each arm's next noise counter
-        beside its threshold (one cache line holds both; see envs/bandit_kernel.py).
+        beside its threshold (one cache line holds both; see envs/bandits/kernel.py).
 
         Made from a fresh state or from one the numpy step has advanced, whose
         ``counter`` and ``threshold`` it replaces.

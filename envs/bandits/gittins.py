@@ -60,9 +60,9 @@ from typing import Any
 import numpy as np
 from scipy.special import betainc, lambertw
 
-from metarl_bench.agent import Agent, Obs, UnsupportedFamilyError, last_transition
-from metarl_bench.envs.bandits import BernoulliBandit, DependentBernoulliBandit
-from metarl_bench.family import Arrays, TaskFamily
+from metarl_bench.core.agent import Agent, Obs, UnsupportedFamilyError, last_transition
+from metarl_bench.core.family import Arrays, TaskFamily
+from metarl_bench.envs.bandits.family import BernoulliBandit, DependentBernoulliBandit
 
 DEFAULT_TOL = 1e-8
 GRID_SIZE = 1024  # retirement rewards swept in stage 1 of gittins_table

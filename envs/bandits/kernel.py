@@ -1,7 +1,7 @@
 """The Bernoulli bandit step fused into one compiled loop (numba).
 
 The numpy step (``BernoulliBandit.step_numpy``) is the reference: gather the pulled arm's
-noise counter, advance it, mix it (SplitMix64's finaliser, ``metarl_bench.noise``) and
+noise counter, advance it, mix it (SplitMix64's finaliser, ``metarl_bench.core.noise``) and
 compare the top 53 bits with the arm's integer threshold.  In numpy each of those is a
 pass over the batch with its own temporary array, and at 16384 trials the passes, not
 the arithmetic, are the cost.  Here one loop does all of it per trial, in registers.
@@ -18,9 +18,9 @@ from collections.abc import Callable
 
 import numpy as np
 
-from metarl_bench.noise import ARM_OFFSET, COUNTER_STEP, UNIFORM_SCALE
+from metarl_bench.core.noise import ARM_OFFSET, COUNTER_STEP, UNIFORM_SCALE
 
-# SplitMix64's finaliser constants (as in metarl_bench.noise), typed uint64 so that numba
+# SplitMix64's finaliser constants (as in metarl_bench.core.noise), typed uint64 so that numba
 # keeps every operation in wrapping 64-bit integer arithmetic.
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)

@@ -1,4 +1,4 @@
-"""Bayes-optimal play on the gridworld families (``metarl_bench.envs.gridworlds``): exact
+"""Bayes-optimal play on the gridworld families (``metarl_bench.envs.gridworlds.family``): exact
 planners, bounds, and the policy the families declare as their reference (:func:`reference`).
 
 **Goal search (GoalGrid: gridnavi, darkroom).**  Before the goal is found every step
@@ -81,10 +81,10 @@ import numpy as np
 from filelock import FileLock
 from scipy.optimize import linear_sum_assignment
 
-from metarl_bench.agent import Agent, Obs, UnsupportedFamilyError, last_transition
-from metarl_bench.envs.gridworlds import STAY, TIE_TOL, GoalGrid, HeartTrap, _GridBase
-from metarl_bench.family import Arrays, TaskFamily
-from metarl_bench.reference import EXACT, BayesReference
+from metarl_bench.core.agent import Agent, Obs, UnsupportedFamilyError, last_transition
+from metarl_bench.core.family import Arrays, TaskFamily
+from metarl_bench.core.reference import EXACT, BayesReference
+from metarl_bench.envs.gridworlds.family import STAY, TIE_TOL, GoalGrid, HeartTrap, _GridBase
 
 PB = 6  # bits of the position in a state key: key = S << PB | position
 PMASK = (1 << PB) - 1
@@ -94,7 +94,7 @@ GOAL_MAX_HORIZON = 40
 GOAL_MAX_STEPS = 100
 BEAM_SEARCHES = ((1024, "gain"), (1024, "advantage"), (4096, "advantage"))  # (width, rank): the best path wins
 _HASH = np.uint64(0x9E3779B97F4A7C15)  # Fibonacci hashing
-_SOURCES = (Path(__file__), Path(__file__).resolve().parent / "gridworlds.py")
+_SOURCES = (Path(__file__), Path(__file__).resolve().parent / "family.py")
 
 
 def handles(family: Any) -> bool:

@@ -45,13 +45,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from metarl_bench import TaskFamily, register
-from metarl_bench.family import Arrays, check_positive_int
-from metarl_bench.reference import BayesReference
+from metarl_bench.core.family import Arrays, check_positive_int
+from metarl_bench.core.reference import BayesReference
 
 if TYPE_CHECKING:
     import torch
 
-    from metarl_bench.torch_trial import TorchDynamics
+    from metarl_bench.accel.torch_trial import TorchDynamics
 
 ACTION_NAMES = ("up", "down", "left", "right", "stay")
 MOVES = np.array([(0, 1), (0, -1), (-1, 0), (1, 0), (0, 0)], np.int64)  # (dx, dy) per action
@@ -96,7 +96,7 @@ class _GridBase(TaskFamily):
     num_actions = len(ACTION_NAMES)
 
     def bayes_reference(self) -> BayesReference | None:
-        from metarl_bench.envs import gridworld_bayes  # the planners (and numba) load on first use
+        from metarl_bench.envs.gridworlds import bayes as gridworld_bayes  # the planners (and numba) load on first use
 
         return gridworld_bayes.reference(self)
 
@@ -123,7 +123,7 @@ class _GridBase(TaskFamily):
             self.obs_shape, self.obs_low, self.obs_high = (self.num_cells,), 0.0, 1.0
 
     def torch_twin(self, device: str | torch.device) -> TorchDynamics | None:
-        """The device twin of this family's step (``metarl_bench.torch_trial``), if it has one."""
+        """The device twin of this family's step (``metarl_bench.accel.torch_trial``), if it has one."""
         from metarl_bench.envs.torch_twins import twin_of  # torch loads only for the device path
 
         return twin_of(self, device)

@@ -34,12 +34,11 @@ from typing import Any
 
 import numpy as np
 
-from metarl_bench.agent import Agent, Obs, UnsupportedFamilyError, fresh_rng
-from metarl_bench.family import Arrays, TaskFamily
-from metarl_bench.reference import BayesReference
-
-from .gridworlds import known_task_dp
-from .permuted import PermutedGoalGrid
+from metarl_bench.core.agent import Agent, Obs, UnsupportedFamilyError, fresh_rng
+from metarl_bench.core.family import Arrays, TaskFamily
+from metarl_bench.core.reference import BayesReference
+from metarl_bench.envs.gridworlds.family import known_task_dp
+from metarl_bench.envs.permuted.family import PermutedGoalGrid
 
 
 def reference(family: PermutedGoalGrid) -> BayesReference:
@@ -185,7 +184,7 @@ class PermutedCEPolicy(_PermutationBelief):
 
     def __init__(self, family: TaskFamily, **config: Any):
         super().__init__(family, **config)
-        from .gridworld_bayes import GridBayesPolicy
+        from metarl_bench.envs.gridworlds.bayes import GridBayesPolicy
 
         self.base_policy = GridBayesPolicy(family.base)
 

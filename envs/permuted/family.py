@@ -31,10 +31,9 @@ from typing import Any
 import numpy as np
 
 from metarl_bench import TaskFamily, register
-from metarl_bench.family import Arrays
-from metarl_bench.reference import BayesReference
-
-from .gridworlds import GoalGrid
+from metarl_bench.core.family import Arrays
+from metarl_bench.core.reference import BayesReference
+from metarl_bench.envs.gridworlds.family import GoalGrid
 
 
 class PermutedGoalGrid(TaskFamily):
@@ -111,7 +110,7 @@ class PermutedGoalGrid(TaskFamily):
         return np.take_along_axis(inverse, wanted[:, None], axis=1)[:, 0]
 
     def bayes_reference(self) -> BayesReference | None:
-        from metarl_bench.envs import permuted_bayes  # the planner loads on first use
+        from metarl_bench.envs.permuted import bayes as permuted_bayes  # the planner loads on first use
 
         return permuted_bayes.reference(self)
 

@@ -14,7 +14,7 @@ The inner observation is the one-hot state; the RL² extras (previous action, re
 new-episode flag) come from the trial environment.  The paper reports the total reward
 of the n episodes, which is our trial return.
 
-Common random numbers (``metarl_bench.noise``): the c-th time a trial takes action a in
+Common random numbers (``metarl_bench.core.noise``): the c-th time a trial takes action a in
 state s, its reward noise (``counter_normal`` of arm ``s A + a``, count c) and its next
 state are pure functions of (trial key, s, a, c), so two agents that take (s, a) for the
 c-th time see the same outcome whatever they did before.  The next state inverts the
@@ -37,10 +37,10 @@ import numpy as np
 from scipy.special import ndtri
 
 from metarl_bench import TaskFamily, register
-from metarl_bench.envs import mdp_planners as planners
-from metarl_bench.family import Arrays, check_positive_float, check_positive_int
-from metarl_bench.noise import COUNTER_STEP, bits_to_uniform, counter_start, draw_keys, mixed_bits_
-from metarl_bench.reference import BayesReference
+from metarl_bench.core.family import Arrays, check_positive_float, check_positive_int
+from metarl_bench.core.noise import COUNTER_STEP, bits_to_uniform, counter_start, draw_keys, mixed_bits_
+from metarl_bench.core.reference import BayesReference
+from metarl_bench.envs.tabular_mdp import planners
 
 PAPER_EPISODES = (10, 25, 50, 75, 100)  # the n of Duan et al. (2016), Table 2
 _TO_32 = np.uint64(21)  # noise bits are 53: shift 21 to keep the top 32
@@ -177,7 +177,7 @@ class TabularMDP(TaskFamily):
         return self.episodes_per_trial * episode
 
     def bayes_reference(self) -> BayesReference | None:
-        from metarl_bench.envs import mdp_reference  # the policies load on first use
+        from metarl_bench.envs.tabular_mdp import reference as mdp_reference  # the policies load on first use
 
         return mdp_reference.reference(self)
 

@@ -1,4 +1,4 @@
-"""Batched finite-horizon planners for tabular MDPs (``metarl_bench.envs.tabular_mdp``).
+"""Batched finite-horizon planners for tabular MDPs (``metarl_bench.envs.tabular_mdp.family``).
 
 Every function works on a batch of ``N`` MDPs at once (one per trial), so an agent plans
 for all its trials with a handful of numpy calls and no Python loop over trials:

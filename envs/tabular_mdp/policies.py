@@ -26,7 +26,7 @@ brings its own prior (TabulaRL's defaults, not the family's):
 
 ``scaling = 1`` is the published constants.  The paper's Table 2 grid-searched
 ``scaling`` (and epsilon) per n, so the ``-tuned`` agents read their value from
-:data:`TUNED`, which ``benchmarks/mdp_tuning.py`` measures on *training* tasks (the same
+:data:`TUNED`, which ``studies/mdp_tuning.py`` measures on *training* tasks (the same
 grids as the paper: 21 log-spaced scalings in [1e-4, 1], epsilon in {0.1, ..., 1.0}).
 Epsilon 0.1, the default of ``mdp-epsilon-greedy``, was best for every n, so epsilon has
 no tuned agent of its own.
@@ -38,9 +38,9 @@ from typing import Any
 
 import numpy as np
 
-from metarl_bench.agent import Agent, Obs, UnsupportedFamilyError, fresh_rng, last_transition
-from metarl_bench.envs import mdp_planners as planners
-from metarl_bench.family import Arrays, TaskFamily
+from metarl_bench.core.agent import Agent, Obs, UnsupportedFamilyError, fresh_rng, last_transition
+from metarl_bench.core.family import Arrays, TaskFamily
+from metarl_bench.envs.tabular_mdp import planners
 
 TIE_TOL = 1e-9  # Q values closer than this are ties, broken uniformly at random (as TabulaRL)
 SCALING_GRID = tuple(float(x) for x in np.exp(np.linspace(np.log(1e-4), np.log(1.0), 21)))
@@ -48,7 +48,7 @@ EPSILON_GRID = tuple(round(0.1 * i, 1) for i in range(1, 11))
 
 # Tuned constants of the rl2-mdps distributions (their parameters but ``episodes`` at the
 # defaults of TabularMDP), keyed by agent and n: the best of the grid on 1000 training
-# tasks (train stream, seed 0), as printed by ``python benchmarks/mdp_tuning.py``.
+# tasks (train stream, seed 0), as printed by ``python studies/mdp_tuning.py``.
 TUNED: dict[str, dict[int, float]] = {
     "ucrl2": {10: 0.398107, 25: 0.398107, 50: 0.398107, 75: 0.398107, 100: 0.1},
     "beb": {10: 0.00158489, 25: 0.00158489, 50: 0.00158489, 75: 0.00158489, 100: 0.00158489},
@@ -67,14 +67,14 @@ def require_tabular(agent: str, family: TaskFamily) -> None:
 
 def tuned_value(agent: str, family: TaskFamily) -> float:
     """The tuned constant of ``agent`` for ``family``; UnsupportedFamilyError where none was measured."""
-    from metarl_bench.envs.tabular_mdp import TabularMDP  # the default parameters the table holds
+    from metarl_bench.envs.tabular_mdp.family import TabularMDP  # the default parameters the table holds
 
     defaults = TabularMDP(episodes=family.episodes_per_trial).params
     table = TUNED.get(agent, {})
     if getattr(family, "params", None) != defaults or family.episodes_per_trial not in table:
         raise UnsupportedFamilyError(
             f"agent '{agent}-tuned' has tuned constants for the rl2-mdps distributions only "
-            f"({sorted(table)} episodes), not for {family.describe()}; run benchmarks/mdp_tuning.py "
+            f"({sorted(table)} episodes), not for {family.describe()}; run studies/mdp_tuning.py "
             f"or play '{agent}' with an explicit constant"
         )
     return table[family.episodes_per_trial]

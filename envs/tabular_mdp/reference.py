@@ -4,7 +4,7 @@
 parameters (10 states, 5 actions), out of exact reach.  The family declares
 ``"lower-bound:<policy>"``: the policy of ``mdp_policies`` with the highest mean return
 on *training* tasks (the train stream, never the held-out tasks), measured per
-distribution by ``python benchmarks/mdp_tuning.py`` and kept in :data:`BEST_POLICY`.
+distribution by ``python studies/mdp_tuning.py`` and kept in :data:`BEST_POLICY`.
 Families outside that table (other parameters) play PSRL, the one candidate without a
 tuned constant.
 
@@ -34,10 +34,10 @@ import functools
 
 import numpy as np
 
-from metarl_bench.envs.mdp_policies import AGENTS, PSRLAgent
-from metarl_bench.envs.tabular_mdp import TabularMDP
-from metarl_bench.family import Arrays, TaskFamily
-from metarl_bench.reference import LOWER_BOUND, BayesReference
+from metarl_bench.core.family import Arrays, TaskFamily
+from metarl_bench.core.reference import LOWER_BOUND, BayesReference
+from metarl_bench.envs.tabular_mdp.family import TabularMDP
+from metarl_bench.envs.tabular_mdp.policies import AGENTS, PSRLAgent
 
 MAX_EXACT_STATES = 12
 UPPER_BOUND_TASKS = 20_000  # Monte Carlo sample of the prior for the oracle term of the scalar bound
@@ -46,7 +46,7 @@ UPPER_BOUND_SEED = 20161109  # fixed, apart from every train and evaluation stre
 CHUNK = 500
 
 # Best policy on 1000 training tasks per n (rl2-mdps parameters), as printed by
-# benchmarks/mdp_tuning.py (beb-tuned led by 1-14 return units up to n = 75; at n = 100 PSRL
+# studies/mdp_tuning.py (beb-tuned led by 1-14 return units up to n = 75; at n = 100 PSRL
 # led beb-tuned by 7, 1937.6 against 1930.5).
 BEST_POLICY: dict[int, str] = {10: "beb-tuned", 25: "beb-tuned", 50: "beb-tuned", 75: "beb-tuned", 100: "psrl"}
 
@@ -127,5 +127,5 @@ def _prior_upper_bound(family_key: tuple) -> float:
 def prior_upper_bound(family: TabularMDP) -> float:
     """The relaxation's value under the prior, a Monte Carlo estimate: the oracle's mean over
     ``UPPER_BOUND_TASKS`` tasks of a fixed stream less the forced gap's mean over ``GAP_TASKS``
-    of them (standard errors printed by ``benchmarks/mdp_tuning.py``)."""
+    of them (standard errors printed by ``studies/mdp_tuning.py``)."""
     return _prior_upper_bound(tuple(sorted(family.params.items())))

@@ -1,4 +1,4 @@
-"""The counter-based noise of ``metarl_bench.noise`` on torch tensors, bit for bit.
+"""The counter-based noise of ``metarl_bench.core.noise`` on torch tensors, bit for bit.
 
 ``noise.py`` defines every noisy reward with uint64 arithmetic.  torch has no uint64
 arithmetic that every device supports, so this twin works on int64 holding the same 64
@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from metarl_bench import noise
+from metarl_bench.core import noise
 
 
 def _signed(value: np.uint64 | int) -> int:
@@ -47,7 +47,7 @@ def mix_(z: torch.Tensor) -> torch.Tensor:
 
 
 def mixed_bits_(z: torch.Tensor) -> torch.Tensor:
-    """:func:`metarl_bench.noise.mixed_bits_`: the 53 noise bits of counters ``z`` (mixes ``z`` in place)."""
+    """:func:`metarl_bench.core.noise.mixed_bits_`: the 53 noise bits of counters ``z`` (mixes ``z`` in place)."""
     return logical_shift_right(mix_(z), 11)
 
 
@@ -60,20 +60,20 @@ def counters_to_torch(counters: np.ndarray, device: str | torch.device = "cpu") 
 
 
 def counter_bits_next(keys: torch.Tensor, arms: torch.Tensor, next_counts: torch.Tensor) -> torch.Tensor:
-    """:func:`metarl_bench.noise.counter_bits_next` on int64 tensors: 53-bit integers, int64."""
+    """:func:`metarl_bench.core.noise.counter_bits_next` on int64 tensors: 53-bit integers, int64."""
     return mixed_bits_((next_counts * _GOLDEN).add_(keys).add_(arms * _ARM))
 
 
 def counter_bits(keys: torch.Tensor, arms: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
-    """:func:`metarl_bench.noise.counter_bits` on int64 tensors."""
+    """:func:`metarl_bench.core.noise.counter_bits` on int64 tensors."""
     return counter_bits_next(keys, arms, counts + 1)
 
 
 def bits_to_uniform(bits: torch.Tensor) -> torch.Tensor:
-    """(bits + 0.5) / 2**53 in float64, as :func:`metarl_bench.noise.bits_to_uniform`."""
+    """(bits + 0.5) / 2**53 in float64, as :func:`metarl_bench.core.noise.bits_to_uniform`."""
     return (bits.to(torch.float64) + 0.5) * noise._INV_2_53
 
 
 def counter_uniform(keys: torch.Tensor, arms: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
-    """:func:`metarl_bench.noise.counter_uniform` on tensors (keys as int64 bit patterns)."""
+    """:func:`metarl_bench.core.noise.counter_uniform` on tensors (keys as int64 bit patterns)."""
     return bits_to_uniform(counter_bits(keys, arms, counts))

@@ -1,4 +1,4 @@
-"""Trials stepped as torch tensors on a device: the device twin of ``metarl_bench.trial``.
+"""Trials stepped as torch tensors on a device: the device twin of ``metarl_bench.core.trial``.
 
 ``TrialEnv`` (numpy) is the reference; ``TorchTrialEnv`` plays the same trials with the
 step state, actions, rewards and observations kept on a torch device, so a rollout whose
@@ -21,8 +21,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from metarl_bench.family import Arrays, TaskFamily
-from metarl_bench.trial import observation_space
+from metarl_bench.core.family import Arrays, TaskFamily
+from metarl_bench.core.trial import observation_space
 
 Tensors = dict[str, torch.Tensor]
 
@@ -63,7 +63,7 @@ def torch_twin(family: TaskFamily, device: str | torch.device = "cpu") -> TorchD
 class TorchTrialEnv:
     """``num_trials`` trials of ``family`` stepped together as tensors on ``device``.
 
-    The interface of :class:`~metarl_bench.trial.TrialEnv` with tensors in and out:
+    The interface of :class:`~metarl_bench.core.trial.TrialEnv` with tensors in and out:
     ``step`` takes an int64 action tensor and returns tensor observations (the same four
     keys), float64 rewards, the trial-done flag and the info dict.  ``check_actions=False``
     skips the range check of the actions, the one part of a step that reads a value back

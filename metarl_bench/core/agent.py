@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from metarl_bench.family import Arrays, TaskFamily
+from metarl_bench.core.family import Arrays, TaskFamily
 
 Obs = dict[str, np.ndarray]
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
-    from metarl_bench.reference import BayesReference
+    from metarl_bench.core.reference import BayesReference
 
 Arrays = dict[str, np.ndarray]
 
@@ -84,7 +84,7 @@ class TaskFamily(ABC):
 
     def bayes_reference(self) -> BayesReference | None:
         """How this family's Bayes-optimal policy is played and its value obtained
-        (:class:`~metarl_bench.reference.BayesReference`), or None when it has none.
+        (:class:`~metarl_bench.core.reference.BayesReference`), or None when it has none.
 
         The evaluator scores every agent against it and the ``bayes`` agent plays it.
         Without one, agents still get return and regret, and the score is left empty.

@@ -1,6 +1,6 @@
 """Gymnasium views of the batched trial environment: a batch of one, and a vector env.
 
-Neither re-implements the dynamics; both drive :class:`metarl_bench.trial.TrialEnv`.
+Neither re-implements the dynamics; both drive :class:`metarl_bench.core.trial.TrialEnv`.
 One gymnasium episode is one whole trial (all inner episodes), so a recurrent policy's
 memory is reset by the usual episode boundary and persists across inner episodes.
 """
@@ -14,8 +14,8 @@ import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from metarl_bench.registry import get_spec, make_family
-from metarl_bench.trial import TrialEnv, validate_actions
+from metarl_bench.core.registry import get_spec, make_family
+from metarl_bench.core.trial import TrialEnv, validate_actions
 
 
 def _info(env: TrialEnv, index: int | slice, extra: dict[str, Any], task: dict | None = None) -> dict[str, Any]:

@@ -8,7 +8,7 @@ costs no memory (the table is never stored).  The mixing function is SplitMix64'
 finaliser (Steele, Lea & Flood 2014), applied with numpy's wrapping uint64 arithmetic.
 
 The functions here are the reference definition of every noisy reward in the suite; the
-torch twin (``metarl_bench.torch_noise``) reproduces them bit for bit.  They work in
+torch twin (``metarl_bench.accel.torch_noise``) reproduces them bit for bit.  They work in
 place on one scratch array where they can: a batched step calls them once per step, and
 every temporary array is a pass over memory.
 """

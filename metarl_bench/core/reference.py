@@ -25,8 +25,8 @@ from typing import Any
 
 import numpy as np
 
-from metarl_bench.agent import Agent, Obs, fresh_rng
-from metarl_bench.family import Arrays
+from metarl_bench.core.agent import Agent, Obs, fresh_rng
+from metarl_bench.core.family import Arrays
 
 EXACT = "exact"
 LOWER_BOUND = "lower-bound"
@@ -39,7 +39,7 @@ Value = float | Callable[[], float]
 class BayesReference:
     """How a family's Bayes-optimal policy is played and its value obtained.
 
-    ``policy`` builds the policy as an :class:`~metarl_bench.agent.Agent` for the family
+    ``policy`` builds the policy as an :class:`~metarl_bench.core.agent.Agent` for the family
     (called once per evaluation; planners should cache their tables).  ``value`` and
     ``upper_bound`` may be numbers or zero-argument callables, so that a costly planner
     runs only when its value is asked for.

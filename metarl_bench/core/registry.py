@@ -19,7 +19,7 @@ from typing import Any
 
 import gymnasium as gym
 
-from metarl_bench.family import TaskFamily
+from metarl_bench.core.family import TaskFamily
 
 GYM_NAMESPACE = "metarl_bench"
 FAMILY_GROUP = "metarl_bench.families"
@@ -156,8 +156,8 @@ def register(
         del gym.registry[spec.gym_id]
     gym.register(
         id=spec.gym_id,
-        entry_point="metarl_bench.gym_env:SingleTrialEnv",
-        vector_entry_point="metarl_bench.gym_env:TrialVectorEnv",
+        entry_point="metarl_bench.core.gym_env:SingleTrialEnv",
+        vector_entry_point="metarl_bench.core.gym_env:TrialVectorEnv",
         kwargs=gym_kwargs,
         disable_env_checker=True,  # checked by the test suite; the check costs a step
     )
@@ -198,8 +198,8 @@ def make_family(name: str, **overrides: Any) -> TaskFamily:
 
 
 def make(name: str, num_trials: int = 1, seed: Any = None, **overrides: Any):
-    """A batched :class:`~metarl_bench.trial.TrialEnv` of ``num_trials`` trials of ``name``."""
-    from metarl_bench.trial import TrialEnv
+    """A batched :class:`~metarl_bench.core.trial.TrialEnv` of ``num_trials`` trials of ``name``."""
+    from metarl_bench.core.trial import TrialEnv
 
     return TrialEnv(make_family(name, **overrides), num_trials=num_trials, seed=seed)
 

@@ -1,7 +1,7 @@
 """The batched trial environment: N trials of one task family stepped by numpy calls.
 
 This is the one implementation of the trial dynamics.  The gymnasium single env and
-vector env (``metarl_bench.gym_env``), the SB3 adapter and the evaluator all drive it.
+vector env (``metarl_bench.core.gym_env``), the SB3 adapter and the evaluator all drive it.
 
 A trial is one sampled task played for ``episodes_per_trial`` inner episodes of
 ``horizon`` steps.  Observations follow the RL² convention: the inner observation, the
@@ -16,7 +16,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from metarl_bench.family import Arrays, TaskFamily
+from metarl_bench.core.family import Arrays, TaskFamily
 
 OBS_KEYS = ("obs", "prev_action", "prev_reward", "new_episode")
 

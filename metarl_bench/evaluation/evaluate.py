@@ -5,14 +5,14 @@ For one (agent, distribution) pair:
 1. the held-out task set is drawn once from the evaluation task stream (default 1000
    tasks) and is the same for every agent;
 2. every evaluation seed fixes the reward noise (counter-based, see
-   ``metarl_bench.noise``) and the agent's own randomness; every agent, and the
+   ``metarl_bench.core.noise``) and the agent's own randomness; every agent, and the
    Bayes-optimal reference policy, meets the same tasks and the same noise;
 3. the references are computed on those same tasks: random play and the oracle in
    closed form per task where the family provides it, the Bayes-optimal policy by
    playing the reference the family declares (``TaskFamily.bayes_reference``: exact, or
    a named lower bound); a family that declares none gets no score, with a note;
 4. metrics are paired per task, and their 95% confidence intervals come from a
-   bootstrap over tasks (each task's seeds travel with it), ``metarl_bench.stats``.
+   bootstrap over tasks (each task's seeds travel with it), ``metarl_bench.evaluation.stats``.
 
 The evaluator never looks inside an agent: it calls ``reset`` and ``act`` only.
 """
@@ -28,13 +28,13 @@ from typing import Any
 
 import numpy as np
 
-from metarl_bench.agent import Agent, Obs
-from metarl_bench.family import TaskFamily
-from metarl_bench.reference import NO_REFERENCE, RandomAgent
-from metarl_bench.registry import get_spec
-from metarl_bench.seeding import eval_agent_rng, eval_noise_rng, eval_task_rng
-from metarl_bench.stats import bootstrap_ci, mean
-from metarl_bench.trial import TrialEnv
+from metarl_bench.core.agent import Agent, Obs
+from metarl_bench.core.family import TaskFamily
+from metarl_bench.core.reference import NO_REFERENCE, RandomAgent
+from metarl_bench.core.registry import get_spec
+from metarl_bench.core.seeding import eval_agent_rng, eval_noise_rng, eval_task_rng
+from metarl_bench.core.trial import TrialEnv
+from metarl_bench.evaluation.stats import bootstrap_ci, mean
 
 DEFAULT_EVAL_TASKS = 1000
 DEFAULT_SEEDS = (0, 1, 2)

@@ -3,7 +3,7 @@
 **Probes.**  Trials are split by task into a fit and a test part (every seed of a task on
 the same side, so no trial and no task is in both).  For every belief target a linear
 ridge probe memory -> target is fitted in closed form on the fit trials
-(``metarl_bench.ridge``); the penalty is chosen by grouped 5-fold cross-validation on the
+(``metarl_bench.probes.ridge``); the penalty is chosen by grouped 5-fold cross-validation on the
 fit trials only.  On the test trials we report R² (1 - SSE/SST, summed over the target's
 dimensions) and, for targets that are probability vectors (e.g. a posterior over goal
 cells), the accuracy of the probe's most probable entry and the cross-entropy of the true
@@ -12,7 +12,7 @@ renormalised).  Target ``all`` is every belief feature, each scaled to unit tota
 variance, so each counts equally.  The converse map belief -> memory (Mikulik et al.
 2020, linear version) is fitted the same way; its R² is the share of the memory's
 variance the belief explains.  Confidence intervals are 95% percentile bootstraps over
-test tasks, conditional on the fitted probe (``metarl_bench.stats.bootstrap_ci``, the
+test tasks, conditional on the fitted probe (``metarl_bench.evaluation.stats.bootstrap_ci``, the
 project's one bootstrap: per-task sums, resampled together).
 
 **Policy agreement.**  At every step, over all trials: the share of steps where the agent's
@@ -31,19 +31,19 @@ from typing import Any
 
 import numpy as np
 
-from metarl_bench.agent import Agent
-from metarl_bench.evaluate import EvalSettings
-from metarl_bench.probe_record import ALL, ProbeError, Recording, check_agent_and_family, record
-from metarl_bench.ridge import CV_FOLDS, fit_ridge_cv
-from metarl_bench.seeding import stream
-from metarl_bench.stats import bootstrap_ci
+from metarl_bench.core.agent import Agent
+from metarl_bench.core.seeding import stream
+from metarl_bench.evaluation.evaluate import EvalSettings
+from metarl_bench.evaluation.stats import bootstrap_ci
+from metarl_bench.probes.record import ALL, ProbeError, Recording, check_agent_and_family, record
+from metarl_bench.probes.ridge import CV_FOLDS, fit_ridge_cv
 
 DEFAULT_PROBE_TASKS = 1000
 DEFAULT_PROBE_SEEDS = (0,)
 PROBE_SETTINGS = EvalSettings(n_tasks=DEFAULT_PROBE_TASKS, seeds=DEFAULT_PROBE_SEEDS)
 PROB_FLOOR = 1e-12  # -log p_agent(a_bayes) is finite even where the agent gives the Bayes action p = 0
 DIST_FLOOR = 1e-4  # a probe's predicted distribution is clipped here, then renormalised
-PROBE_SPLIT = 10  # seeding purpose of the fit/test split (0-3 are taken by metarl_bench.seeding)
+PROBE_SPLIT = 10  # seeding purpose of the fit/test split (0-3 are taken by metarl_bench.core.seeding)
 
 Seed = int | np.random.Generator
 

@@ -26,18 +26,18 @@ from typing import Any
 
 import numpy as np
 
-from metarl_bench import evaluate
-from metarl_bench.agent import Agent, Obs
-from metarl_bench.evaluate import EvalSettings, RolloutStep, held_out_tasks
-from metarl_bench.family import TaskFamily
-from metarl_bench.registry import (
+from metarl_bench.core.agent import Agent, Obs
+from metarl_bench.core.family import TaskFamily
+from metarl_bench.core.registry import (
     get_agent_factory,
     get_spec,
     list_agents,
     list_families,
     make_agent,
 )
-from metarl_bench.seeding import eval_agent_rng
+from metarl_bench.core.seeding import eval_agent_rng
+from metarl_bench.evaluation import evaluate
+from metarl_bench.evaluation.evaluate import EvalSettings, RolloutStep, held_out_tasks
 
 ALL = "all"  # the target made of every belief feature; no family may name a feature so
 

@@ -45,9 +45,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from metarl_bench.csvfile import Schema, append_csv, read_csv
-from metarl_bench.evaluate import EvalSettings
-from metarl_bench.probe_analysis import ProbeReport
+from metarl_bench.evaluation.evaluate import EvalSettings
+from metarl_bench.probes.analysis import ProbeReport
+from metarl_bench.reporting.csvfile import Schema, append_csv, read_csv
 
 PROBE_FILE = "probes.csv"
 PROBE_DIR = "probes"

@@ -32,7 +32,7 @@ distributions' scores.  95% percentile CIs from a stratified bootstrap (rliable'
 convention: tasks resampled with replacement within each distribution, 2000 resamples,
 seed 0).  Unlike rliable's external human/random scores, our references are measured on
 the same tasks, so each resample re-takes the mean references over its own tasks (paired,
-as every CI of the suite, ``metarl_bench.stats``): on one distribution the mean's CI is the
+as every CI of the suite, ``metarl_bench.evaluation.stats``): on one distribution the mean's CI is the
 leaderboard's score CI.  They hold the trained agent fixed: they are *evaluation* intervals.  Where two or
 more training seeds of an agent are complete, a ``training-seeds`` row gives the mean of
 the per-seed estimates and their range (min to max) across training seeds: the spread
@@ -55,7 +55,6 @@ import json
 import math
 import os
 import re
-import sys
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -67,9 +66,9 @@ import numpy as np
 import pandas as pd
 from scipy.stats import trim_mean
 
-from metarl_bench import leaderboard
-from metarl_bench.csvfile import CSVSchemaError, Schema, read_csv
-from metarl_bench.stats import BOOTSTRAP_RESAMPLES, CONFIDENCE
+from metarl_bench.evaluation.stats import BOOTSTRAP_RESAMPLES, CONFIDENCE
+from metarl_bench.reporting import leaderboard
+from metarl_bench.reporting.csvfile import Schema, read_csv
 
 AGGREGATES_FILE = "aggregates.csv"
 PROFILES_FILE = "profiles.csv"
@@ -180,7 +179,7 @@ def current_rows(df: pd.DataFrame) -> pd.DataFrame:
 @lru_cache(maxsize=512)
 def default_train_env(agent: str, env: str) -> str:
     """The distribution ``agent`` is meta-trained on when it plays ``env`` by default ("" if it does not learn)."""
-    from metarl_bench.registry import get_agent_factory, get_spec, make_agent
+    from metarl_bench.core.registry import get_agent_factory, get_spec, make_agent
 
     try:
         if not getattr(get_agent_factory(agent), "learns", False):
@@ -194,7 +193,7 @@ def default_train_env(agent: str, env: str) -> str:
 def parse_sets(expr: str | None) -> list[tuple[str, list[str]]]:
     """``--env`` of the aggregates: comma list of suites, distributions, or ``a+b`` sets;
     None: every registered suite.  AggregateError naming what is allowed otherwise."""
-    from metarl_bench.registry import list_families, list_suites
+    from metarl_bench.core.registry import list_families, list_suites
 
     suites, families = list_suites(), list_families()
     if not expr:
@@ -251,11 +250,11 @@ def _settings_stem(row: pd.Series) -> str:
 
 def measure(row: pd.Series) -> TaskScores:
     """Play the row's agent again on the row's held-out tasks and seeds (never training it)."""
-    from metarl_bench.agent import UnsupportedFamilyError
-    from metarl_bench.evaluate import EvalSettings, held_out_tasks, references, rollout
-    from metarl_bench.options import TrainOptions
-    from metarl_bench.registry import get_spec, make_agent
-    from metarl_bench.sweep import env_spec_json, train_or_load
+    from metarl_bench.core.agent import UnsupportedFamilyError
+    from metarl_bench.core.registry import get_spec, make_agent
+    from metarl_bench.evaluation.evaluate import EvalSettings, held_out_tasks, references, rollout
+    from metarl_bench.running.options import TrainOptions
+    from metarl_bench.running.sweep import env_spec_json, train_or_load
 
     env = str(row["env"])
     family = get_spec(env).make()
@@ -502,7 +501,7 @@ def aggregate_set(
     log: Callable[[str], None] = print,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """The aggregate rows and profile rows of one set of distributions."""
-    from metarl_bench.plots import reference_agents
+    from metarl_bench.reporting.plots import reference_agents
 
     scored, excluded = scored_envs(rows, envs)
     refs = reference_agents(rows["agent"].unique())
@@ -615,7 +614,7 @@ def plot_profiles(
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from metarl_bench.plots import REFERENCE_STYLES, agent_styles, reference_kind
+    from metarl_bench.reporting.plots import REFERENCE_STYLES, agent_styles, reference_kind
 
     sub = profiles[profiles["suite"] == suite]
     if sub.empty:
@@ -694,7 +693,7 @@ def aggregate(
 
 
 def _factory(agent: str) -> Any:
-    from metarl_bench.registry import UnknownNameError, get_agent_factory
+    from metarl_bench.core.registry import UnknownNameError, get_agent_factory
 
     try:
         return get_agent_factory(agent)
@@ -730,31 +729,15 @@ def format_table(df: pd.DataFrame) -> str:
     return shown.to_string(index=False)
 
 
-def run_command(parser: Any, results: str, env: str | None, agent: str | None, command: str) -> int:
-    """``leaderboard --aggregate``: bad input -> exit 2 (one line); an unreproduced contestant -> exit 1."""
-    folder = Path(results)
-    try:
-        if not folder.is_dir():
-            raise AggregateError(f"--results {str(folder)!r} is not a folder")
-        if not (folder / leaderboard.LEADERBOARD_FILE).is_file():
-            raise AggregateError(f"{folder / leaderboard.LEADERBOARD_FILE} does not exist: nothing to aggregate")
-        sets = parse_sets(env)
-        agents = [a.strip() for a in agent.split(",") if a.strip()] if agent else None
-        for path in (folder / AGGREGATES_FILE, folder / PROFILES_FILE, folder / TASKS_DIR / TASKS_INDEX):
-            if path.exists():  # a damaged file is refused before any work, never overwritten
-                read_csv(
-                    path,
-                    {AGGREGATES_FILE: AGGREGATE_SCHEMA, PROFILES_FILE: PROFILE_SCHEMA}.get(path.name, INDEX_SCHEMA),
-                )
-        leaderboard.read(folder / leaderboard.LEADERBOARD_FILE)
-    except (AggregateError, CSVSchemaError, LookupError) as exc:
-        return parser.fail(exc)
-    new = aggregate(folder, sets, agents, command)
-    print(format_table(new))
-    print(f"wrote {folder / AGGREGATES_FILE}, {folder / PROFILES_FILE} and {folder / PROFILES_DIR}/")
-    bad = new[new["status"] == UNREPRODUCED]
-    if len(bad):
-        for _, r in bad.iterrows():
-            print(f"unreproduced: {r['agent']} on {r['suite']}: {r['note']}", file=sys.stderr)
-        return 1
-    return 0
+def check_inputs(folder: Path) -> None:
+    """Refuse, before any work, a results folder the aggregates cannot use (AggregateError or
+    CSVSchemaError naming the file): no leaderboard, or a damaged file we would overwrite."""
+    if not folder.is_dir():
+        raise AggregateError(f"--results {str(folder)!r} is not a folder")
+    if not (folder / leaderboard.LEADERBOARD_FILE).is_file():
+        raise AggregateError(f"{folder / leaderboard.LEADERBOARD_FILE} does not exist: nothing to aggregate")
+    schemas = {AGGREGATES_FILE: AGGREGATE_SCHEMA, PROFILES_FILE: PROFILE_SCHEMA}
+    for path in (folder / AGGREGATES_FILE, folder / PROFILES_FILE, folder / TASKS_DIR / TASKS_INDEX):
+        if path.exists():  # a damaged file is refused before any work, never overwritten
+            read_csv(path, schemas.get(path.name, INDEX_SCHEMA))
+    leaderboard.read(folder / leaderboard.LEADERBOARD_FILE)

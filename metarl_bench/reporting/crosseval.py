@@ -18,15 +18,12 @@ writes ``results/crosseval.csv`` (long format, one row per cell) and ``results/c
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from metarl_bench import leaderboard
-from metarl_bench.options import CommandParser
-from metarl_bench.registry import UnknownNameError, get_agent_factory, make_family, resolve_agents, resolve_envs
+from metarl_bench.core.registry import get_agent_factory, make_family
 
 CSV_FILE = "crosseval.csv"
 PNG_FILE = "crosseval.png"
@@ -99,43 +96,3 @@ def plot(cells: pd.DataFrame, path: str | Path) -> Path:
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
-
-
-def build_parser() -> CommandParser:
-    parser = CommandParser(prog="python -m metarl_bench.crosseval", description=__doc__.split("\n")[0])
-    parser.add_argument("--agent", required=True, help="learning agent(s), comma list")
-    parser.add_argument("--train-env", required=True, help="training distribution(s), suite or comma list")
-    parser.add_argument("--env", required=True, help="test distribution(s), suite or comma list")
-    parser.add_argument("--results", default="results", help="folder with leaderboard.csv; table written here")
-    return parser
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
-        agents, train_envs, envs = resolve_agents(args.agent), resolve_envs(args.train_env), resolve_envs(args.env)
-    except UnknownNameError as exc:
-        return parser.fail(exc)
-    folder = Path(args.results)
-    try:
-        rows = leaderboard.read(folder / leaderboard.LEADERBOARD_FILE)
-    except leaderboard.LeaderboardError as exc:
-        return parser.fail(exc)
-    cells = table(rows, agents, train_envs, envs)
-    folder.mkdir(parents=True, exist_ok=True)
-    cells.to_csv(folder / CSV_FILE, index=False, float_format="%.6g")
-    plot(cells, folder / PNG_FILE)
-    with pd.option_context("display.width", 200, "display.max_columns", 20):
-        shown = ["agent", "train_env", "env", "status", "score", "score_ci_low", "score_ci_high"]
-        print(cells[shown].to_string(index=False))
-    missing = cells[cells["status"] == "missing"]
-    for _, cell in missing.iterrows():
-        agent, train_env, env = cell["agent"], cell["train_env"], cell["env"]
-        print(f"missing: python -m metarl_bench.run --agent {agent} --train-env {train_env} --env {env}")
-    print(f"wrote {folder / CSV_FILE} and {folder / PNG_FILE}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

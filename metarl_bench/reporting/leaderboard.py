@@ -1,27 +1,24 @@
 """The leaderboard CSV: its schema, atomic appends, and a small command to read it.
 
-Reading and appending go through ``metarl_bench.csvfile``: every line is validated on
+Reading and appending go through ``metarl_bench.reporting.csvfile``: every line is validated on
 every read, and an append is atomic (a writer killed at any moment leaves the old or the
 new file) and keeps the file's permissions.
 
     python -m metarl_bench.leaderboard --env bandits          # newest row per agent, train_env, env
     python -m metarl_bench.leaderboard --env bandits --all    # every row, the history
     python -m metarl_bench.leaderboard --env bandits --best   # best contestant per distribution
-    python -m metarl_bench.leaderboard --aggregate            # suite aggregates (metarl_bench.aggregate)
+    python -m metarl_bench.leaderboard --aggregate            # suite aggregates (metarl_bench.reporting.aggregate)
 """
 
 from __future__ import annotations
 
-import shlex
-import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from metarl_bench.csvfile import CSVSchemaError, Schema, append_csv, read_csv
-from metarl_bench.options import CommandParser
+from metarl_bench.reporting.csvfile import CSVSchemaError, Schema, append_csv, read_csv
 
 # The schema, in order (documented in results/README.md).  Tools may rely on these names.
 COLUMNS = [
@@ -73,7 +70,7 @@ def newest(df: pd.DataFrame) -> pd.DataFrame:
 def references_of(agents: Iterable[str]) -> set[str]:
     """The agents that are references, not contestants: told the task (the oracle) or the
     Bayes reference itself.  Names no longer registered count as contestants."""
-    from metarl_bench.registry import UnknownNameError, get_agent_factory
+    from metarl_bench.core.registry import UnknownNameError, get_agent_factory
 
     found = set()
     for name in set(agents):
@@ -111,56 +108,3 @@ def format_table(df: pd.DataFrame, columns: list[str] = SUMMARY) -> str:
     notes = df[["env", "score_note"]].dropna().drop_duplicates()
     notes = notes[notes.score_note.astype(str).str.len() > 0]
     return "\n".join([table, *(f"{env}: {note}" for env, note in zip(notes.env, notes.score_note, strict=True))])
-
-
-def build_parser() -> CommandParser:
-    parser = CommandParser(prog="python -m metarl_bench.leaderboard", description=__doc__.split("\n")[0])
-    parser.add_argument("--results", default="results", help="results folder (default: results)")
-    parser.add_argument("--agent", help="only these agents (comma list)")
-    parser.add_argument("--env", help="only these distributions (name, suite or comma list)")
-    shown = parser.add_mutually_exclusive_group()
-    shown.add_argument("--all", action="store_true", help="every row, the history (default: the newest per "
-                       "agent, train_env and env)")  # fmt: skip
-    shown.add_argument("--best", action="store_true", help="best contestant per distribution")
-    shown.add_argument("--aggregate", action="store_true", help="suite aggregates (IQM and mean with stratified "
-                       "bootstrap CIs, performance profiles; see metarl_bench.aggregate): --env takes suites, "
-                       "distributions or a+b sets (default: every suite); writes aggregates.csv, profiles.csv, "
-                       "profiles/ and per-task returns under tasks/")  # fmt: skip
-    parser.add_argument(
-        "--include-references", action="store_true", help="with --best: let the oracle and bayes references take part"
-    )
-    parser.add_argument("--all-columns", action="store_true", help="print every column")
-    return parser
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.aggregate:
-        from metarl_bench import aggregate
-
-        command = shlex.join(["python", "-m", "metarl_bench.leaderboard", *(sys.argv[1:] if argv is None else argv)])
-        return aggregate.run_command(parser, args.results, args.env, args.agent, command)
-    folder = Path(args.results)
-    try:
-        if not folder.is_dir():
-            raise LeaderboardError(f"--results {str(folder)!r} is not a folder")
-        df = read(folder / LEADERBOARD_FILE)
-        if args.agent:
-            df = df[df["agent"].isin([a.strip() for a in args.agent.split(",")])]
-        if args.env:
-            from metarl_bench.registry import resolve_envs
-
-            df = df[df["env"].isin(resolve_envs(args.env))]
-    except (LeaderboardError, LookupError, ValueError) as exc:
-        return parser.fail(exc)
-    if args.best:
-        df = best_per_env(df, include_references=args.include_references)
-    elif not args.all:
-        df = newest(df)
-    print(format_table(df, COLUMNS if args.all_columns else SUMMARY))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

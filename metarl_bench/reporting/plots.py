@@ -16,15 +16,13 @@ order, so figures with the same agents agree.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from metarl_bench.evaluate import Evaluation
-from metarl_bench.options import CommandParser
+from metarl_bench.evaluation.evaluate import Evaluation
 
 # Okabe & Ito (2008), without black (kept for the references) and yellow (unreadable on white).
 AGENT_COLOURS = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#882255"]
@@ -42,8 +40,8 @@ def reference_kind(agent: str) -> str | None:
 
     Told by the registered class, never by name: the Bayes reference declares ``is_reference``,
     the oracle ``privileged``, and random play is the core's own ``RandomAgent``."""
-    from metarl_bench.reference import RandomAgent
-    from metarl_bench.registry import UnknownNameError, get_agent_factory
+    from metarl_bench.core.reference import RandomAgent
+    from metarl_bench.core.registry import UnknownNameError, get_agent_factory
 
     try:
         factory = get_agent_factory(agent)
@@ -195,26 +193,3 @@ def plot_episodes(
     fig.savefig(out, dpi=90)
     plt.close(fig)
     return out
-
-
-def main(argv: list[str] | None = None) -> int:
-
-    from metarl_bench.registry import UnknownNameError, list_families, resolve_envs
-
-    parser = CommandParser(prog="python -m metarl_bench.plots", description="Redraw the curve PNGs.")
-    parser.add_argument("--results", default="results", help="results folder (curves are in <results>/curves)")
-    parser.add_argument("--env", default=None, help="distribution, suite or comma list (default: all)")
-    args = parser.parse_args(argv)
-    try:
-        envs = resolve_envs(args.env) if args.env else list_families()
-    except UnknownNameError as exc:
-        return parser.fail(exc)
-    for env in envs:
-        path = plot_env(env, Path(args.results) / "curves")  # also draws <env>__episodes.png
-        if path is not None:
-            print(f"wrote {path}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -17,12 +17,11 @@ paper's value only.
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import pandas as pd
 
-from metarl_bench import leaderboard
+from metarl_bench.reporting import leaderboard
 
 SQRT2 = 2**0.5
 
@@ -109,19 +108,3 @@ def table2(rows: pd.DataFrame) -> str:
         name = f"`{agent}`" if agent else "not implemented"
         lines.append(f"| {method} ({name}) | " + " | ".join(cells) + " |")
     return "\n".join(lines)
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Our leaderboard beside RL²'s Tables 1 and 2.")
-    parser.add_argument("--results", default="results", help="results folder (default: results)")
-    args = parser.parse_args(argv)
-    rows = newest_rows(args.results)
-    print("RL² Table 1 (multi-armed bandits): ours / paper; = equal within sqrt(2) x our 95% CI"
-          " half-width, ▲ we are above, ▼ below\n")
-    print(table1(rows))
-    print("\nRL² Table 2 (random MDPs), same marks\n")
-    print(table2(rows))
-
-
-if __name__ == "__main__":
-    main()

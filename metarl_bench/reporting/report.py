@@ -30,10 +30,9 @@ from typing import Any
 
 import pandas as pd
 
-from metarl_bench import aggregate, leaderboard, plots
-from metarl_bench.csvfile import CSVSchemaError
-from metarl_bench.options import CommandParser
-from metarl_bench.report_assets import CSS, EVAL_COLOUR, JS, POINT_COLOUR, SEED_COLOUR
+from metarl_bench.reporting import aggregate, leaderboard, plots
+from metarl_bench.reporting.csvfile import CSVSchemaError
+from metarl_bench.reporting.report_assets import CSS, EVAL_COLOUR, JS, POINT_COLOUR, SEED_COLOUR
 
 PROG = "python -m metarl_bench.report"
 REPORT_DIR = "report"
@@ -63,8 +62,8 @@ class Inputs:
 
 def load(results: Path) -> Inputs:
     """Read the results folder; ReportError (or CSVSchemaError) naming what does not fit."""
-    from metarl_bench.crosseval import CSV_FILE
-    from metarl_bench.probe_report import PROBE_FILE, read_probes
+    from metarl_bench.probes.rows import PROBE_FILE, read_probes
+    from metarl_bench.reporting.crosseval import CSV_FILE
 
     if not results.is_dir():
         raise ReportError(f"--results {str(results)!r} is not a folder")
@@ -242,7 +241,7 @@ def bayes_label(method: Any) -> tuple[str, str]:
 # ============================================================================ sections
 def suites_of(rows: pd.DataFrame) -> list[tuple[str, list[str]]]:
     """Registered suites with rows, then the distributions in no suite (``other``)."""
-    from metarl_bench.registry import list_families, list_suites
+    from metarl_bench.core.registry import list_families, list_suites
 
     envs = set(rows["env"])
     found, covered = [], set()
@@ -480,7 +479,7 @@ def suite_section(suite: str, envs: list[str], inputs: Inputs, writer: Writer, r
              "<h3>Leaderboard</h3>", leaderboard_table(suite, envs, rows, refs)]  # fmt: skip
     sets = [suite] if suite != "other" else []
     # sets of distributions that are not suites (e.g. a training-seed study) go under the first suite holding them
-    from metarl_bench.registry import list_suites
+    from metarl_bench.core.registry import list_suites
 
     for name in dict.fromkeys(inputs.aggregates["suite"]):
         members = str(name).split("+")
@@ -527,7 +526,7 @@ def suite_section(suite: str, envs: list[str], inputs: Inputs, writer: Writer, r
 
 
 def crosseval_section(inputs: Inputs, writer: Writer) -> str:
-    from metarl_bench.crosseval import PNG_FILE
+    from metarl_bench.reporting.crosseval import PNG_FILE
 
     cells = inputs.crosseval
     if cells is None:
@@ -563,7 +562,7 @@ def crosseval_section(inputs: Inputs, writer: Writer) -> str:
 
 
 def probes_section(inputs: Inputs, writer: Writer) -> str:
-    from metarl_bench.probe_report import PROBE_DIR
+    from metarl_bench.probes.rows import PROBE_DIR
 
     probes = inputs.probes
     if probes is None or probes.empty:
@@ -692,27 +691,3 @@ def refresh(results: Path, prog: str) -> bool:
         return False
     print(f"wrote the report {path}")
     return True
-
-
-def build_parser() -> CommandParser:
-    parser = CommandParser(prog=PROG, description=__doc__.split("\n")[0])
-    parser.add_argument("--results", default="results", help="results folder (default: results)")
-    parser.add_argument("--out", help="folder of the page (default: <results>/report)")
-    return parser
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    results = Path(args.results)
-    out = Path(args.out) if args.out else results / REPORT_DIR
-    try:
-        path = build(results, out)
-    except (ReportError, CSVSchemaError) as exc:
-        return parser.fail(exc)
-    print(f"wrote {path}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NoReturn
 
-from metarl_bench.evaluate import EvalSettings
-from metarl_bench.registry import get_agent_factory, get_spec, resolve_agents, resolve_envs
+from metarl_bench.core.registry import get_agent_factory, get_spec, resolve_agents, resolve_envs
+from metarl_bench.evaluation.evaluate import EvalSettings
 
 
 class CommandParser(argparse.ArgumentParser):

@@ -4,14 +4,14 @@ with the Bayes-optimal policy on the very same histories.
     python -m metarl_bench.probe --agent vsml --env bernoulli-k2-h100
     python -m metarl_bench.probe --agent rl2 --env bernoulli-k2-h100 --checkpoint my_rl2.zip --no-save
 
-This module is the command line.  It takes the flags ``run`` takes (``metarl_bench.options``,
+This module is the command line.  It takes the flags ``run`` takes (``metarl_bench.running.options``,
 parsed once into one ``CommonOptions``) plus the probe's own, and leaves the work to one
 module per concern:
 
-    metarl_bench.probe_record    what can be probed; recording through the evaluator's rollout
-    metarl_bench.ridge           closed-form ridge, its penalty chosen by grouped cross-validation
-    metarl_bench.probe_analysis  fit/test split, held-out R², accuracy, agreement with Bayes: probe()
-    metarl_bench.probe_report    the rows of results/probes.csv (its schema), curves, plots, table
+    metarl_bench.probes.record    what can be probed; recording through the evaluator's rollout
+    metarl_bench.probes.ridge           closed-form ridge, its penalty chosen by grouped cross-validation
+    metarl_bench.probes.analysis  fit/test split, held-out R², accuracy, agreement with Bayes: probe()
+    metarl_bench.probes.rows    the rows of results/probes.csv (its schema), curves, plots, table
 
 Rows are appended to ``results/probes.csv`` and per-step curves go to
 ``results/probes/<env>__<agent>.csv`` and ``.png``.
@@ -30,18 +30,11 @@ from typing import Any
 
 import numpy as np
 
-from metarl_bench.agent import Agent
-from metarl_bench.options import (
-    CommandParser,
-    CommonOptions,
-    add_common_arguments,
-    non_negative_int,
-    parse_common,
-    set_torch_threads,
-)
-from metarl_bench.probe_analysis import DEFAULT_PROBE_SEEDS, DEFAULT_PROBE_TASKS, ProbeReport, probe, split_tasks
-from metarl_bench.probe_record import ProbeError, check_probeable, untrained_control
-from metarl_bench.probe_report import (
+from metarl_bench.core.agent import Agent
+from metarl_bench.core.registry import UnknownNameError, get_spec, make_agent
+from metarl_bench.probes.analysis import DEFAULT_PROBE_SEEDS, DEFAULT_PROBE_TASKS, ProbeReport, probe, split_tasks
+from metarl_bench.probes.record import ProbeError, check_probeable, untrained_control
+from metarl_bench.probes.rows import (
     PROBE_DIR,
     PROBE_FILE,
     append_rows,
@@ -50,9 +43,16 @@ from metarl_bench.probe_report import (
     report_rows,
     write_curves,
 )
-from metarl_bench.provenance import provenance
-from metarl_bench.registry import UnknownNameError, get_spec, make_agent
-from metarl_bench.sweep import train_or_load
+from metarl_bench.reporting.provenance import provenance
+from metarl_bench.running.options import (
+    CommandParser,
+    CommonOptions,
+    add_common_arguments,
+    non_negative_int,
+    parse_common,
+    set_torch_threads,
+)
+from metarl_bench.running.sweep import train_or_load
 
 PROG = "python -m metarl_bench.probe"
 
@@ -100,7 +100,7 @@ def parse_probe(args: argparse.Namespace, options: CommonOptions) -> ProbeOption
 
 
 def prepare_agent(name: str, env: str, options: CommonOptions, own: ProbeOptions) -> tuple[Agent, dict[str, str]]:
-    """Build the agent and load its checkpoint (or train it), as ``metarl_bench.run`` does."""
+    """Build the agent and load its checkpoint (or train it), as ``metarl_bench.running.run`` does."""
     family = get_spec(env).make()
     agent = make_agent(name, family)
     if own.checkpoint:
@@ -183,7 +183,7 @@ def _probe(parser: CommandParser, args: argparse.Namespace, argv: list[str]) -> 
             print(f"wrote {len(rows)} row(s) to {options.results / PROBE_FILE}; curves and plots to "
                   f"{options.results / PROBE_DIR}/")  # fmt: skip
     if args.report and rows:
-        from metarl_bench import report as html_report
+        from metarl_bench.reporting import report as html_report
 
         if not html_report.refresh(options.results, parser.prog):
             return 1

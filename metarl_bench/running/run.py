@@ -6,7 +6,7 @@ python -m metarl_bench.run --agent all --env bandits --backend ray --address aut
 python -m metarl_bench.run --list
 python -m metarl_bench.run --import my_package.families --agent bayes,thompson --env my-family
 
-The runs (one per agent and distribution, see ``metarl_bench.sweep``) go to a backend:
+The runs (one per agent and distribution, see ``metarl_bench.running.sweep``) go to a backend:
 in this process (default), or as Ray tasks on a local or remote Ray cluster.
 """
 
@@ -16,17 +16,18 @@ import argparse
 import importlib
 import sys
 
-from metarl_bench import leaderboard, sweep
-from metarl_bench.evaluate import DEFAULT_EVAL_TASKS, DEFAULT_SEEDS
-from metarl_bench.options import (
+from metarl_bench.core.registry import UnknownNameError, list_agents, list_families, list_suites
+from metarl_bench.evaluation.evaluate import DEFAULT_EVAL_TASKS, DEFAULT_SEEDS
+from metarl_bench.reporting import leaderboard
+from metarl_bench.reporting.provenance import command_line
+from metarl_bench.running import sweep
+from metarl_bench.running.options import (
     CommandParser,
     add_common_arguments,
     non_negative_int,
     parse_common,
     set_torch_threads,
 )
-from metarl_bench.provenance import command_line
-from metarl_bench.registry import UnknownNameError, list_agents, list_families, list_suites
 
 
 def build_parser() -> CommandParser:
@@ -139,7 +140,7 @@ def _run(parser: CommandParser, args: argparse.Namespace) -> int:
         curves = options.results / "curves"
         print(f"wrote {len(report.rows)} row(s) to {board}; curves and plots to {curves}/")
     if args.report and report.rows:
-        from metarl_bench import report as html_report
+        from metarl_bench.reporting import report as html_report
 
         if not html_report.refresh(options.results, parser.prog):
             return 1

@@ -42,12 +42,8 @@ from typing import Any, Protocol
 import pandas as pd
 from tqdm import tqdm
 
-from metarl_bench import leaderboard, plots
-from metarl_bench.agent import UnsupportedFamilyError
-from metarl_bench.evaluate import EvalSettings, Evaluation, evaluate
-from metarl_bench.options import TrainOptions
-from metarl_bench.provenance import provenance
-from metarl_bench.registry import (
+from metarl_bench.core.agent import UnsupportedFamilyError
+from metarl_bench.core.registry import (
     FamilySpec,
     UnknownNameError,
     get_agent_factory,
@@ -56,6 +52,10 @@ from metarl_bench.registry import (
     register,
     register_agent,
 )
+from metarl_bench.evaluation.evaluate import EvalSettings, Evaluation, evaluate
+from metarl_bench.reporting import leaderboard, plots
+from metarl_bench.reporting.provenance import provenance
+from metarl_bench.running.options import TrainOptions
 
 OK, SKIPPED, FAILED = "ok", "skipped", "failed"
 BACKENDS = ("local", "ray")

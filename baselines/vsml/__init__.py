@@ -1,0 +1,2 @@
+"""VSML: a network of tiny shared LSTMs meta-trained by evolution strategies (``agent``), and its
+learners cloned from another learning algorithm (``clone``)."""
