@@ -1,7 +1,7 @@
 """The ``bayes`` agent: plays the Bayes-optimal reference that the family declares.
 
 Every family owns its reference (``TaskFamily.bayes_reference``, see
-``metarl_bench.core.reference``): the built-in bandits and gridworlds bring their exact planners
+``metarl_bench.core.family.BayesReference``): the built-in bandits and gridworlds bring their exact planners
 or a named lower-bound policy, and a user's family brings its own.  This agent only asks
 that hook, so it plays a user's family exactly as the evaluator scores it.
 """

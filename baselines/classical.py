@@ -12,9 +12,16 @@ from typing import Any
 
 import numpy as np
 
-from metarl_bench.core.agent import Agent, Obs, UnsupportedFamilyError, fresh_rng, last_transition, require_bandit
+from metarl_bench.core.agent import (
+    Agent,
+    Obs,
+    RandomAgent,
+    UnsupportedFamilyError,
+    fresh_rng,
+    last_transition,
+    require_bandit,
+)
 from metarl_bench.core.family import Arrays, TaskFamily
-from metarl_bench.core.reference import RandomAgent
 from metarl_bench.core.registry import register_agent
 
 

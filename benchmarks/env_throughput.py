@@ -30,7 +30,7 @@ import gymnasium as gym
 import numpy as np
 
 import metarl_bench
-from metarl_bench.reporting.provenance import cpu_device
+from metarl_bench.records.provenance import cpu_device
 
 BATCH_SIZES = (1, 16, 256, 1024, 4096, 16384)
 LARGE = (4096, 16384)  # the sizes compared with gymnax

@@ -30,7 +30,7 @@ import time
 import numpy as np
 from env_throughput import batched, single_gym  # the same timing as the bandits (benchmarks/ is on sys.path)
 
-from metarl_bench.reporting.provenance import cpu_device
+from metarl_bench.records.provenance import cpu_device
 
 FAMILIES = ("gridnavi-5x5", "darkroom-9x9", "heart-trap-5x5")
 BATCH_SIZES = (1, 256, 4096, 16384, 65536)

@@ -22,7 +22,7 @@ import gymnasium as gym
 import numpy as np
 
 import metarl_bench
-from metarl_bench.reporting.provenance import cpu_device
+from metarl_bench.records.provenance import cpu_device
 
 CLASSICAL = "random,greedy,epsilon-greedy,ucb1,thompson,gittins,oracle,bayes"
 

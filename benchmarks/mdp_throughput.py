@@ -31,7 +31,7 @@ from env_throughput import batched, single_gym  # the same timing as the bandits
 import metarl_bench
 from metarl_bench.envs.tabular_mdp import planners
 from metarl_bench.envs.tabular_mdp.policies import fold
-from metarl_bench.reporting.provenance import cpu_device
+from metarl_bench.records.provenance import cpu_device
 
 ENV = "tabular-mdp-s10-a5-n10"
 LONG = "tabular-mdp-s10-a5-n100"

@@ -19,7 +19,7 @@ import subprocess
 import sys
 import tempfile
 
-from metarl_bench.reporting.provenance import cpu_device
+from metarl_bench.records.provenance import cpu_device
 
 CLASSICAL = "random,greedy,epsilon-greedy,ucb1,thompson"
 

@@ -31,7 +31,7 @@ import torch
 
 import metarl_bench
 from metarl_bench.baselines.vsml.agent import PRESETS, VSMLAgent, _references, _score, play
-from metarl_bench.reporting.provenance import cpu_device
+from metarl_bench.records.provenance import cpu_device
 
 POPULATIONS = (16, 64, 256)
 TASKS = (16, 64, 256)

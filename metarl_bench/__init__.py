@@ -19,8 +19,7 @@ from metarl_bench.core.agent import (
     last_transition,
     require_bandit,
 )
-from metarl_bench.core.family import Arrays, TaskFamily, check_positive_float, check_positive_int
-from metarl_bench.core.reference import BayesReference
+from metarl_bench.core.family import Arrays, BayesReference, TaskFamily, check_positive_float, check_positive_int
 from metarl_bench.core.registry import (
     UnknownNameError,
     get_spec,
@@ -37,9 +36,8 @@ from metarl_bench.core.registry import (
     unregister,
 )
 from metarl_bench.core.trial import TrialEnv
+from metarl_bench.core.version import __version__
 from metarl_bench.evaluation.evaluate import EvalSettings, evaluate
-
-__version__ = "0.1.0"
 
 __all__ = [
     "Agent",

@@ -45,7 +45,7 @@ from metarl_bench.core.registry import get_spec, make_agent, make_family
 from metarl_bench.core.seeding import TRAIN, eval_agent_rng, eval_noise_rng, stream
 from metarl_bench.core.trial import TrialEnv
 from metarl_bench.evaluation.evaluate import EvalSettings, held_out_tasks
-from metarl_bench.reporting.provenance import provenance
+from metarl_bench.records.provenance import provenance
 from metarl_bench.running.options import CommandParser
 
 TRAIN_ENV = "bernoulli-k2-h100"

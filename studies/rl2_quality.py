@@ -19,7 +19,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 import metarl_bench
 from metarl_bench.baselines.rl2.agent import RL2Agent
 from metarl_bench.evaluation.evaluate import EvalSettings, evaluate
-from metarl_bench.reporting.provenance import cpu_device
+from metarl_bench.records.provenance import cpu_device
 
 
 class ScoreEvery(BaseCallback):

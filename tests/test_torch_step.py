@@ -14,8 +14,8 @@ from metarl_bench.accel import torch_noise
 from metarl_bench.accel.torch_trial import TorchTrialEnv, torch_twin
 from metarl_bench.baselines.vsml.agent import VSMLAgent, draw_shared, play, play_members
 from metarl_bench.core import noise
-from metarl_bench.envs import torch_twins
 from metarl_bench.envs.bandits import family as bandits
+from metarl_bench.envs.bandits import torch_twin as bandit_twin
 from metarl_bench.envs.bandits.family import BernoulliBandit
 from metarl_bench.envs.gridworlds import family as gridworlds
 
@@ -58,7 +58,7 @@ def test_thresholds_on_the_device_equal_the_host_ones():
     u = noise.bits_to_uniform(rng.integers(0, 2**53, 2000).astype(np.uint64))
     special = [0.0, 1.0, -0.5, 1.5, np.nan, np.inf, -np.inf, 5e-324, 2**-54, 2**-53, 1 - 2**-53]
     p = np.concatenate([u, np.nextafter(u, 0), np.nextafter(u, 2), special, rng.random(500)])
-    on_device = torch_twins.uniform_thresholds(torch.as_tensor(p)).numpy()
+    on_device = bandit_twin.uniform_thresholds(torch.as_tensor(p)).numpy()
     np.testing.assert_array_equal(on_device, noise.uniform_thresholds(p).astype(np.int64))
 
 
@@ -113,7 +113,7 @@ def test_gaussian_table_rows_are_shared_by_trials_with_one_key():
 
 
 def test_a_table_too_large_is_refused_with_the_way_out(monkeypatch):
-    monkeypatch.setattr(torch_twins, "MAX_TABLE_BYTES", 1000)
+    monkeypatch.setattr(bandit_twin, "MAX_TABLE_BYTES", 1000)
     with pytest.raises(ValueError, match="play fewer trials at once or use TrialEnv"):
         TorchTrialEnv(metarl_bench.make_family("gaussian-k5-h100"), 4, seed=0).reset()
 

@@ -54,8 +54,15 @@ import numpy as np
 from scipy.special import betaincinv, ndtri
 
 from metarl_bench.core.agent import Agent, Obs, UnsupportedFamilyError, last_transition
-from metarl_bench.core.family import Arrays, TaskFamily, check_positive_float, check_positive_int
-from metarl_bench.core.reference import EXACT, LOWER_BOUND, BayesReference
+from metarl_bench.core.family import (
+    EXACT,
+    LOWER_BOUND,
+    Arrays,
+    BayesReference,
+    TaskFamily,
+    check_positive_float,
+    check_positive_int,
+)
 from metarl_bench.envs.bandits.family import BernoulliBandit, DependentBernoulliBandit, GaussianBandit
 from metarl_bench.envs.bandits.gittins import GittinsAgent
 

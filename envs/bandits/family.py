@@ -18,9 +18,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 from scipy.special import ndtri
 
-from metarl_bench import TaskFamily, register
 from metarl_bench.accel import uniform_beta
-from metarl_bench.core.family import Arrays, check_positive_float, check_positive_int
+from metarl_bench.core.family import Arrays, BayesReference, TaskFamily, check_positive_float, check_positive_int
 from metarl_bench.core.noise import (
     COUNTER_STEP,
     bits_to_uniform,
@@ -29,7 +28,7 @@ from metarl_bench.core.noise import (
     mixed_bits_,
     uniform_thresholds,
 )
-from metarl_bench.core.reference import BayesReference
+from metarl_bench.core.registry import register
 from metarl_bench.envs.bandits.kernel import bernoulli_rewards, noise_table
 
 if TYPE_CHECKING:
@@ -84,7 +83,7 @@ class _BanditBase(TaskFamily):
 
     def torch_twin(self, device: str | torch.device) -> TorchDynamics | None:
         """The device twin of this family's step (``metarl_bench.accel.torch_trial``), if it has one."""
-        from metarl_bench.envs.torch_twins import twin_of  # torch loads only for the device path
+        from metarl_bench.envs.bandits.torch_twin import twin_of  # torch loads only for the device path
 
         return twin_of(self, device)
 

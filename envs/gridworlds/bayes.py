@@ -82,8 +82,7 @@ from filelock import FileLock
 from scipy.optimize import linear_sum_assignment
 
 from metarl_bench.core.agent import Agent, Obs, UnsupportedFamilyError, last_transition
-from metarl_bench.core.family import Arrays, TaskFamily
-from metarl_bench.core.reference import EXACT, BayesReference
+from metarl_bench.core.family import EXACT, Arrays, BayesReference, TaskFamily
 from metarl_bench.envs.gridworlds.family import STAY, TIE_TOL, GoalGrid, HeartTrap, _GridBase
 
 PB = 6  # bits of the position in a state key: key = S << PB | position

@@ -44,9 +44,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from metarl_bench import TaskFamily, register
-from metarl_bench.core.family import Arrays, check_positive_int
-from metarl_bench.core.reference import BayesReference
+from metarl_bench.core.family import Arrays, BayesReference, TaskFamily, check_positive_int
+from metarl_bench.core.registry import register
 
 if TYPE_CHECKING:
     import torch
@@ -124,7 +123,7 @@ class _GridBase(TaskFamily):
 
     def torch_twin(self, device: str | torch.device) -> TorchDynamics | None:
         """The device twin of this family's step (``metarl_bench.accel.torch_trial``), if it has one."""
-        from metarl_bench.envs.torch_twins import twin_of  # torch loads only for the device path
+        from metarl_bench.envs.gridworlds.torch_twin import twin_of  # torch loads only for the device path
 
         return twin_of(self, device)
 

@@ -35,8 +35,7 @@ from typing import Any
 import numpy as np
 
 from metarl_bench.core.agent import Agent, Obs, UnsupportedFamilyError, fresh_rng
-from metarl_bench.core.family import Arrays, TaskFamily
-from metarl_bench.core.reference import BayesReference
+from metarl_bench.core.family import Arrays, BayesReference, TaskFamily
 from metarl_bench.envs.gridworlds.family import known_task_dp
 from metarl_bench.envs.permuted.family import PermutedGoalGrid
 

@@ -30,9 +30,8 @@ from typing import Any
 
 import numpy as np
 
-from metarl_bench import TaskFamily, register
-from metarl_bench.core.family import Arrays
-from metarl_bench.core.reference import BayesReference
+from metarl_bench.core.family import Arrays, BayesReference, TaskFamily
+from metarl_bench.core.registry import register
 from metarl_bench.envs.gridworlds.family import GoalGrid
 
 

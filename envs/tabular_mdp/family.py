@@ -36,10 +36,9 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import ndtri
 
-from metarl_bench import TaskFamily, register
-from metarl_bench.core.family import Arrays, check_positive_float, check_positive_int
+from metarl_bench.core.family import Arrays, BayesReference, TaskFamily, check_positive_float, check_positive_int
 from metarl_bench.core.noise import COUNTER_STEP, bits_to_uniform, counter_start, draw_keys, mixed_bits_
-from metarl_bench.core.reference import BayesReference
+from metarl_bench.core.registry import register
 from metarl_bench.envs.tabular_mdp import planners
 
 PAPER_EPISODES = (10, 25, 50, 75, 100)  # the n of Duan et al. (2016), Table 2

@@ -34,8 +34,7 @@ import functools
 
 import numpy as np
 
-from metarl_bench.core.family import Arrays, TaskFamily
-from metarl_bench.core.reference import LOWER_BOUND, BayesReference
+from metarl_bench.core.family import LOWER_BOUND, Arrays, BayesReference, TaskFamily
 from metarl_bench.envs.tabular_mdp.family import TabularMDP
 from metarl_bench.envs.tabular_mdp.policies import AGENTS, PSRLAgent
 

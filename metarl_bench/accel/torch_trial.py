@@ -54,6 +54,21 @@ class TorchDynamics(ABC):
         """New state and float64 rewards (num_trials,), as the numpy ``step`` computes them."""
 
 
+STEP_METHODS = ("init_state", "start_episode", "observe", "step", "move")
+
+
+def mirrored_twin(
+    family: TaskFamily, twins: tuple[tuple[type, type[TorchDynamics]], ...], device: str | torch.device
+) -> TorchDynamics | None:
+    """The twin of the first ``(family class, twin class)`` pair ``family`` is an instance of, or
+    None if its class changed a stepping method the twin mirrors (then it plays in numpy)."""
+    for base, twin in twins:
+        if isinstance(family, base):
+            same = all(getattr(type(family), m, None) is getattr(base, m, None) for m in STEP_METHODS)
+            return twin(family, device) if same else None
+    return None
+
+
 def torch_twin(family: TaskFamily, device: str | torch.device = "cpu") -> TorchDynamics | None:
     """The family's device twin, or None when it has none (then play it through ``TrialEnv``)."""
     hook = getattr(family, "torch_twin", None)

@@ -182,3 +182,19 @@ def inverse_cdf(probs: np.ndarray, u: np.ndarray) -> np.ndarray:
     uniforms give equal actions whichever agent draws."""
     u = np.asarray(u).reshape(len(probs), 1)
     return np.minimum((probs.cumsum(axis=1) < u).sum(axis=1), probs.shape[1] - 1).astype(np.int64)
+
+
+class RandomAgent(Agent):
+    """Uniform random play: the 0 of the score, and the ``random`` agent.
+
+    The evaluator plays it for families whose random return has no closed form.
+    """
+
+    name = "random"
+
+    def reset(self, num_trials: int, rng: np.random.Generator | None = None, tasks: Arrays | None = None) -> Any:
+        return {"rng": np.random.default_rng(rng), "n": num_trials}
+
+    def act(self, obs: Obs, memory: Any) -> tuple[np.ndarray, Any]:
+        rng = fresh_rng(memory["rng"])
+        return rng.integers(0, self.num_actions, size=memory["n"]), {**memory, "rng": rng}

@@ -28,9 +28,8 @@ from typing import Any
 
 import numpy as np
 
-from metarl_bench.core.agent import Agent, Obs
-from metarl_bench.core.family import TaskFamily
-from metarl_bench.core.reference import NO_REFERENCE, RandomAgent
+from metarl_bench.core.agent import Agent, Obs, RandomAgent
+from metarl_bench.core.family import NO_REFERENCE, TaskFamily
 from metarl_bench.core.registry import get_spec
 from metarl_bench.core.seeding import eval_agent_rng, eval_noise_rng, eval_task_rng
 from metarl_bench.core.trial import TrialEnv

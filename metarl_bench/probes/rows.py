@@ -47,7 +47,7 @@ import pandas as pd
 
 from metarl_bench.evaluation.evaluate import EvalSettings
 from metarl_bench.probes.analysis import ProbeReport
-from metarl_bench.reporting.csvfile import Schema, append_csv, read_csv
+from metarl_bench.records.csvfile import Schema, append_csv, read_csv
 
 PROBE_FILE = "probes.csv"
 PROBE_DIR = "probes"

@@ -67,8 +67,8 @@ import pandas as pd
 from scipy.stats import trim_mean
 
 from metarl_bench.evaluation.stats import BOOTSTRAP_RESAMPLES, CONFIDENCE
+from metarl_bench.records.csvfile import Schema, read_csv
 from metarl_bench.reporting import leaderboard
-from metarl_bench.reporting.csvfile import Schema, read_csv
 
 AGGREGATES_FILE = "aggregates.csv"
 PROFILES_FILE = "profiles.csv"
@@ -251,10 +251,10 @@ def _settings_stem(row: pd.Series) -> str:
 def measure(row: pd.Series) -> TaskScores:
     """Play the row's agent again on the row's held-out tasks and seeds (never training it)."""
     from metarl_bench.core.agent import UnsupportedFamilyError
+    from metarl_bench.core.learner import TrainOptions, train_or_load
     from metarl_bench.core.registry import get_spec, make_agent
     from metarl_bench.evaluation.evaluate import EvalSettings, held_out_tasks, references, rollout
-    from metarl_bench.running.options import TrainOptions
-    from metarl_bench.running.sweep import env_spec_json, train_or_load
+    from metarl_bench.records.row import env_spec_json
 
     env = str(row["env"])
     family = get_spec(env).make()

@@ -1,6 +1,6 @@
 """The leaderboard CSV: its schema, atomic appends, and a small command to read it.
 
-Reading and appending go through ``metarl_bench.reporting.csvfile``: every line is validated on
+Reading and appending go through ``metarl_bench.records.csvfile``: every line is validated on
 every read, and an append is atomic (a writer killed at any moment leaves the old or the
 new file) and keeps the file's permissions.
 
@@ -18,7 +18,7 @@ from typing import Any
 
 import pandas as pd
 
-from metarl_bench.reporting.csvfile import CSVSchemaError, Schema, append_csv, read_csv
+from metarl_bench.records.csvfile import CSVSchemaError, Schema, append_csv, read_csv
 
 # The schema, in order (documented in results/README.md).  Tools may rely on these names.
 COLUMNS = [

@@ -40,7 +40,7 @@ def reference_kind(agent: str) -> str | None:
 
     Told by the registered class, never by name: the Bayes reference declares ``is_reference``,
     the oracle ``privileged``, and random play is the core's own ``RandomAgent``."""
-    from metarl_bench.core.reference import RandomAgent
+    from metarl_bench.core.agent import RandomAgent
     from metarl_bench.core.registry import UnknownNameError, get_agent_factory
 
     try:

@@ -30,8 +30,8 @@ from typing import Any
 
 import pandas as pd
 
+from metarl_bench.records.csvfile import CSVSchemaError
 from metarl_bench.reporting import aggregate, leaderboard, plots
-from metarl_bench.reporting.csvfile import CSVSchemaError
 from metarl_bench.reporting.report_assets import CSS, EVAL_COLOUR, JS, POINT_COLOUR, SEED_COLOUR
 
 PROG = "python -m metarl_bench.report"

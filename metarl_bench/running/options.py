@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NoReturn
 
+from metarl_bench.core.learner import TrainOptions
 from metarl_bench.core.registry import get_agent_factory, get_spec, resolve_agents, resolve_envs
 from metarl_bench.evaluation.evaluate import EvalSettings
 
@@ -61,19 +62,6 @@ def bounded_int(minimum: int):
 
 positive_int = bounded_int(1)
 non_negative_int = bounded_int(0)
-
-
-@dataclass(frozen=True)
-class TrainOptions:
-    """How learning agents get ready (ignored by agents that do not learn)."""
-
-    train_env: str | None = None  # None: each run meta-trains on (or loads) its agent's default
-    train_steps: int | None = None  # None: the shipped checkpoint (or the agent's default budget)
-    train_seed: int = 0
-    retrain: bool = False
-    save_checkpoint: bool = False
-    device: str = "cpu"
-    threads: int = 1
 
 
 @dataclass(frozen=True)

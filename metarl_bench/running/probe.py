@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from metarl_bench.core.agent import Agent
+from metarl_bench.core.learner import train_or_load
 from metarl_bench.core.registry import UnknownNameError, get_spec, make_agent
 from metarl_bench.probes.analysis import DEFAULT_PROBE_SEEDS, DEFAULT_PROBE_TASKS, ProbeReport, probe, split_tasks
 from metarl_bench.probes.record import ProbeError, check_probeable, untrained_control
@@ -43,7 +44,7 @@ from metarl_bench.probes.rows import (
     report_rows,
     write_curves,
 )
-from metarl_bench.reporting.provenance import provenance
+from metarl_bench.records.provenance import provenance
 from metarl_bench.running.options import (
     CommandParser,
     CommonOptions,
@@ -52,7 +53,6 @@ from metarl_bench.running.options import (
     parse_common,
     set_torch_threads,
 )
-from metarl_bench.running.sweep import train_or_load
 
 PROG = "python -m metarl_bench.probe"
 

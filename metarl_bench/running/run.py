@@ -18,8 +18,8 @@ import sys
 
 from metarl_bench.core.registry import UnknownNameError, list_agents, list_families, list_suites
 from metarl_bench.evaluation.evaluate import DEFAULT_EVAL_TASKS, DEFAULT_SEEDS
+from metarl_bench.records.provenance import command_line
 from metarl_bench.reporting import leaderboard
-from metarl_bench.reporting.provenance import command_line
 from metarl_bench.running import sweep
 from metarl_bench.running.options import (
     CommandParser,

@@ -43,6 +43,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from metarl_bench.core.agent import UnsupportedFamilyError
+from metarl_bench.core.learner import TrainOptions, train_or_load
 from metarl_bench.core.registry import (
     FamilySpec,
     UnknownNameError,
@@ -53,9 +54,9 @@ from metarl_bench.core.registry import (
     register_agent,
 )
 from metarl_bench.evaluation.evaluate import EvalSettings, Evaluation, evaluate
+from metarl_bench.records.provenance import provenance
+from metarl_bench.records.row import env_spec_json
 from metarl_bench.reporting import leaderboard, plots
-from metarl_bench.reporting.provenance import provenance
-from metarl_bench.running.options import TrainOptions
 
 OK, SKIPPED, FAILED = "ok", "skipped", "failed"
 BACKENDS = ("local", "ray")
@@ -115,10 +116,6 @@ class RunResult:
     detail: str = ""  # the traceback, when there is one
 
 
-def env_spec_json(env: str, params: dict[str, Any]) -> str:
-    return json.dumps({"id": get_spec(env).gym_id, "kwargs": params}, sort_keys=True)
-
-
 def plan_runs(
     agents: Sequence[str], envs: Sequence[str], settings: EvalSettings, options: TrainOptions | None = None
 ) -> list[RunSpec]:
@@ -133,22 +130,6 @@ def plan_runs(
 
 
 # ============================================================================ doing one run
-def train_or_load(agent: Any, env: str, options: TrainOptions) -> tuple[str, dict[str, Any]]:
-    """Let a learning agent load its checkpoint or meta-train, on ``options.train_env`` if given,
-    else on the agent's default for ``env``; returns (the training distribution used, its stats)."""
-    o = options
-    train_env = o.train_env or agent.default_train_env(env, retrain=o.retrain or o.train_steps is not None)
-    stats = agent.prepare(
-        train_family=get_spec(train_env).make(),
-        train_env=train_env,
-        budget=o.train_steps,
-        seed=o.train_seed,
-        retrain=o.retrain,
-        device=o.device,
-    )
-    return train_env, stats
-
-
 def evaluate_run(spec: RunSpec) -> tuple[dict[str, Any], Evaluation]:
     """Build, (meta-train or load), and evaluate one agent on one distribution: its row."""
     o = spec.options

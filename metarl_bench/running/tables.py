@@ -20,8 +20,8 @@ from pathlib import Path
 import pandas as pd
 
 from metarl_bench.core.registry import UnknownNameError, list_families, resolve_agents, resolve_envs
+from metarl_bench.records.csvfile import CSVSchemaError
 from metarl_bench.reporting import aggregate, crosseval, leaderboard, plots, published, report
-from metarl_bench.reporting.csvfile import CSVSchemaError
 from metarl_bench.running.options import CommandParser
 
 

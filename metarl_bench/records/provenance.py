@@ -9,12 +9,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-import metarl_bench
+from metarl_bench.core.version import __version__
 
 
 def git_commit() -> str:
     """The commit of the source tree, with ``-dirty`` if it has uncommitted changes (outside results/)."""
-    root = Path(metarl_bench.__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     try:
         sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
         dirty = subprocess.run(
@@ -61,7 +61,7 @@ def timestamp() -> str:
 
 def provenance(threads: int | None = None, device: str | None = None) -> dict[str, str]:
     return {
-        "version": metarl_bench.__version__,
+        "version": __version__,
         "commit": git_commit(),
         "device": device or cpu_device(),
         "threads": threads,

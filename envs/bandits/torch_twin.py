@@ -1,7 +1,4 @@
-"""Torch twins of the built-in families' step functions, for ``metarl_bench.accel.torch_trial``.
-
-Each twin mirrors one numpy family's ``start_episode``/``observe``/``step`` operation for
-operation, so its observations and rewards equal the numpy ones bit for bit:
+"""Torch twins of the bandit steps, for ``metarl_bench.accel.torch_trial``: the same bits on a device.
 
 * Bernoulli bandits (independent and dependent arms) advance and hash the noise counters
   on the device (``metarl_bench.accel.torch_noise``) and compare the bits with the integer
@@ -9,14 +6,12 @@ operation, so its observations and rewards equal the numpy ones bit for bit:
 * The Gaussian bandit needs the normal quantile of its uniforms, and torch's ``log``,
   ``sqrt`` and ``special.ndtri`` do not round like scipy and the host's libm (they differ
   in the last bit for some inputs), so its twin takes the reward table from the numpy
-  definition instead:
-  ``load`` evaluates ``noise.counter_normal`` for every (trial key, arm, pull number) a
-  trial can reach, once per trial on the host, and each step gathers from it on the
-  device.  Trials that share a key (a population playing the same tasks) share rows.
-* Gridworlds are table look-ups (moves, rewards, coordinates) on the device.
+  definition instead: ``load`` evaluates ``noise.counter_normal`` for every (trial key, arm,
+  pull number) a trial can reach, once per trial on the host, and each step gathers from
+  it on the device.  Trials that share a key (a population playing the same tasks) share rows.
 
-A twin is offered only to a family whose stepping methods are the ones it mirrors: a
-subclass that overrides ``step`` (say) gets none and is played in numpy.
+A twin is offered only to a family whose stepping methods are the ones it mirrors
+(:func:`~metarl_bench.accel.torch_trial.mirrored_twin`).
 """
 
 from __future__ import annotations
@@ -25,13 +20,11 @@ import numpy as np
 import torch
 
 from metarl_bench.accel.torch_noise import COUNTER_STEP, bits_to_uniform, counters_to_torch, keys_to_torch, mixed_bits_
-from metarl_bench.accel.torch_trial import Tensors, TorchDynamics
-from metarl_bench.core.family import Arrays, TaskFamily
+from metarl_bench.accel.torch_trial import Tensors, TorchDynamics, mirrored_twin
+from metarl_bench.core.family import Arrays
 from metarl_bench.core.noise import counter_normal, counter_start
 from metarl_bench.envs.bandits.family import BernoulliBandit, GaussianBandit, _BanditBase
-from metarl_bench.envs.gridworlds.family import GoalGrid, HeartTrap, _GridBase
 
-STEP_METHODS = ("init_state", "start_episode", "observe", "step", "move")
 MAX_TABLE_BYTES = 2**31  # the Gaussian reward table; a larger one is refused (play such batches in numpy)
 
 
@@ -118,74 +111,8 @@ class GaussianTwin(_BanditTwin):
         return state, tasks["mu"].view(-1).gather(0, idx) + self.family.noise_std * z
 
 
-class _GridTwin(TorchDynamics):
-    """Position state and position observations of ``_GridBase``, as device look-ups."""
-
-    def __init__(self, family: _GridBase, device: str | torch.device):
-        super().__init__(family, device)
-        self.flat_next = torch.as_tensor(family._flat_next, device=self.device)
-        self.coords = torch.as_tensor(family.coords, device=self.device)
-        self.start = int(family.start)
-
-    def load(self, tasks: Arrays, state: Arrays) -> tuple[Tensors, Tensors]:
-        tasks_t = {name: torch.as_tensor(np.asarray(v, np.int64), device=self.device) for name, v in tasks.items()}
-        return tasks_t, {"pos": torch.as_tensor(np.asarray(state["pos"], np.int64), device=self.device).clone()}
-
-    def start_episode(self, tasks: Tensors, state: Tensors) -> Tensors:
-        return {**state, "pos": torch.full_like(state["pos"], self.start)}
-
-    def observe(self, tasks: Tensors, state: Tensors) -> torch.Tensor:
-        pos = state["pos"]
-        if self.family.obs_mode == "xy":
-            return self.coords.index_select(0, pos)
-        out = torch.zeros(len(pos), self.family.num_cells, dtype=torch.float32, device=self.device)
-        return out.scatter_(1, pos[:, None], 1.0)
-
-    def move(self, pos: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
-        return self.flat_next.gather(0, (pos * self.family.num_actions).add_(actions))
+TWINS = ((BernoulliBandit, BernoulliTwin), (GaussianBandit, GaussianTwin))  # the dependent bandit steps as Bernoulli
 
 
-class GoalGridTwin(_GridTwin):
-    """``GoalGrid.step``: 1 on the goal, ``step_reward`` elsewhere."""
-
-    def __init__(self, family: GoalGrid, device: str | torch.device):
-        super().__init__(family, device)
-        # float64 scalars made once: a Python float in torch.where would make float32 rewards
-        self.on_goal = torch.tensor(1.0, dtype=torch.float64, device=self.device)
-        self.elsewhere = torch.tensor(family.step_reward, dtype=torch.float64, device=self.device)
-
-    def step(self, tasks: Tensors, state: Tensors, actions: torch.Tensor) -> tuple[Tensors, torch.Tensor]:
-        pos = self.move(state["pos"], actions)
-        return {"pos": pos}, torch.where(pos == tasks["goal"], self.on_goal, self.elsewhere)
-
-
-class HeartTrapTwin(_GridTwin):
-    """``HeartTrap.step``: +1 on the heart, -1 on the trap, and back to the start after either."""
-
-    def __init__(self, family: HeartTrap, device: str | torch.device):
-        super().__init__(family, device)
-        self.objects = torch.as_tensor(family.objects, device=self.device)
-
-    def step(self, tasks: Tensors, state: Tensors, actions: torch.Tensor) -> tuple[Tensors, torch.Tensor]:
-        entered = self.move(state["pos"], actions)
-        heart = self.objects[tasks["good"]]
-        trap = self.objects[1 - tasks["good"]]
-        rewards = (entered == heart).to(torch.float64) - (entered == trap).to(torch.float64)
-        return {"pos": torch.where(rewards != 0, self.start, entered)}, rewards
-
-
-TWINS: tuple[tuple[type[TaskFamily], type[TorchDynamics]], ...] = (
-    (BernoulliBandit, BernoulliTwin),  # DependentBernoulliBandit steps as BernoulliBandit
-    (GaussianBandit, GaussianTwin),
-    (GoalGrid, GoalGridTwin),
-    (HeartTrap, HeartTrapTwin),
-)
-
-
-def twin_of(family: _BanditBase | _GridBase, device: str | torch.device) -> TorchDynamics | None:
-    """The twin of ``family``, or None if its class changed a stepping method the twin mirrors."""
-    for base, twin in TWINS:
-        if isinstance(family, base):
-            same = all(getattr(type(family), m, None) is getattr(base, m, None) for m in STEP_METHODS)
-            return twin(family, device) if same else None
-    return None
+def twin_of(family: _BanditBase, device: str | torch.device) -> TorchDynamics | None:
+    return mirrored_twin(family, TWINS, device)
