@@ -8,9 +8,12 @@ bandit family that has one (Bernoulli, dependent Bernoulli, Gaussian).
 
 from __future__ import annotations
 
+from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from metarl_bench.core.agent import (
     Agent,
@@ -159,15 +162,24 @@ class UCB1Agent(Agent):
 # The RL² paper grid-searched UCB1's c and epsilon-greedy's epsilon per (k, n) on
 # {0, 0.1, ..., 1} (its evaluation code keeps the best mean of 1000 bandits).  We search the
 # same grids on 1000 *training* tasks of each rl2-bandits distribution (train stream, seed
-# 0), with the paper's forms (pseudo-counts of one success and one failure);
-# ``python studies/bandit_tuning.py`` prints this table.
+# 0), with the paper's forms (pseudo-counts of one success and one failure); the choices are
+# data, written by ``python studies/bandit_tuning.py --write`` (the command is in each line).
 TUNING_GRID = tuple(round(0.1 * i, 1) for i in range(11))
-TUNED: dict[str, dict[tuple[int, int], float]] = {  # (k, n): value
-    "ucb1": {(5, 10): 0.0, (10, 10): 0.1, (50, 10): 0.1, (5, 100): 0.2, (10, 100): 0.2, (50, 100): 0.2,
-             (5, 500): 0.2, (10, 500): 0.2, (50, 500): 0.2},  # fmt: skip
-    "epsilon-greedy": {(5, 10): 0.0, (10, 10): 0.0, (50, 10): 0.0, (5, 100): 0.0, (10, 100): 0.0,
-                       (50, 100): 0.0, (5, 500): 0.1, (10, 500): 0.1, (50, 500): 0.1},  # fmt: skip
-}
+TUNED_FILE = Path(__file__).resolve().parent / "tuned" / "bandit_constants.csv"
+TUNED_COLUMNS = ("agent", "arms", "pulls", "param", "value", "train_return", "tasks", "command")
+
+
+@lru_cache(maxsize=1)
+def tuned_table() -> dict[str, dict[tuple[int, int], float]]:
+    """agent -> (arms, pulls) -> the tuned constant, from ``TUNED_FILE``."""
+    try:
+        df = pd.read_csv(TUNED_FILE)
+        table: dict[str, dict[tuple[int, int], float]] = {}
+        for row in df.itertuples(index=False):
+            table.setdefault(str(row.agent), {})[(int(row.arms), int(row.pulls))] = float(row.value)
+    except (OSError, ValueError, AttributeError, pd.errors.ParserError) as exc:
+        raise RuntimeError(f"the tuned constants {TUNED_FILE} cannot be read ({type(exc).__name__}: {exc})") from None
+    return table
 
 
 def tuned_value(agent: str, family: TaskFamily) -> float:
@@ -176,7 +188,7 @@ def tuned_value(agent: str, family: TaskFamily) -> float:
     from metarl_bench.envs.bandits.family import BernoulliBandit
 
     key = (family.num_actions, family.trial_length)
-    table = TUNED[agent]
+    table = tuned_table().get(agent, {})
     uniform = isinstance(family, BernoulliBandit) and family.params == BernoulliBandit(*key).params
     if not uniform or key not in table:
         raise UnsupportedFamilyError(
@@ -189,7 +201,7 @@ def tuned_value(agent: str, family: TaskFamily) -> float:
 
 @register_agent("ucb1-tuned")
 class TunedUCB1Agent(UCB1Agent):
-    """``ucb1`` in the RL² paper's form (pseudo-counts), c from :data:`TUNED`."""
+    """``ucb1`` in the RL² paper's form (pseudo-counts), c from the tuned constants (``tuned_value``)."""
 
     name = "ucb1-tuned"
 
@@ -200,7 +212,7 @@ class TunedUCB1Agent(UCB1Agent):
 
 @register_agent("epsilon-greedy-tuned")
 class TunedEpsilonGreedyAgent(EpsilonGreedyAgent):
-    """``epsilon-greedy`` with epsilon from :data:`TUNED` (greedy on the Beta(1, 1) posterior
+    """``epsilon-greedy`` with epsilon from the tuned constants (greedy on the Beta(1, 1) posterior
     mean, the paper's form)."""
 
     name = "epsilon-greedy-tuned"

@@ -11,8 +11,8 @@ policy, which makes it the teacher that ``vsml-clone`` learns to imitate.
 
 The step size and baseline are the only knobs, so "meta-training" is a small grid sweep on
 *training* tasks of the distribution (``fit``; never the held-out ones).  The chosen values
-ship as a JSON per distribution (``checkpoints/gradient-bandit/``); without one, ``prepare``
-runs the sweep (seconds).
+ship per distribution (``checkpoints/gradient-bandit/``, the learners' container); without
+one, ``prepare`` runs the sweep (seconds).
 """
 
 from __future__ import annotations
@@ -28,13 +28,13 @@ from metarl_bench.core.agent import (
     Agent,
     CheckpointError,
     Obs,
-    checkpoint_name,
     fresh_rng,
     inverse_cdf,
     last_transition,
     require_bandit,
 )
 from metarl_bench.core.family import Arrays, TaskFamily
+from metarl_bench.core.learner import Learner
 from metarl_bench.core.registry import register_agent
 from metarl_bench.core.seeding import train_rng
 from metarl_bench.core.trial import TrialEnv
@@ -63,11 +63,16 @@ def preference_step(probs: np.ndarray, action: np.ndarray, reward: np.ndarray, b
 
 
 @register_agent("gradient-bandit")
-class GradientBanditAgent(Agent):
-    """Softmax preferences moved by the stochastic gradient of expected reward (section 2.8)."""
+class GradientBanditAgent(Learner):
+    """Softmax preferences moved by the stochastic gradient of expected reward (section 2.8).
+
+    It learns (``fit``) its step size and baseline on training tasks; its checkpoint is the
+    ``Learner`` container with the tuning as JSON (``tuning.json``)."""
 
     name = "gradient-bandit"
-    learns = True  # its step size and baseline are tuned on training tasks (``fit``)
+    checkpoint_dir = CHECKPOINT_DIR
+    weights_file = "tuning.json"
+    fit_when_missing = True  # the sweep takes seconds
     transfers_across_spaces = True  # a tuning is two numbers, valid for any number of arms
 
     def __init__(self, family: TaskFamily, step_size: float = 0.1, baseline: str = "mean"):
@@ -77,7 +82,6 @@ class GradientBanditAgent(Agent):
         if baseline not in BASELINES:
             raise ValueError(f"unknown baseline {baseline!r}; allowed: {list(BASELINES)}")
         super().__init__(family, step_size=float(step_size), baseline=baseline)
-        self.trained_on: str | None = None
         self.sweep: list[dict[str, Any]] = []
 
     # ------------------------------------------------------------------ acting
@@ -153,57 +157,32 @@ class GradientBanditAgent(Agent):
         best = max(results, key=lambda r: r["mean_return"])
         self.config = {"step_size": best["step_size"], "baseline": best["baseline"]}
         self.trained_on, self.sweep = name, results
+        self.train_steps = n * family.trial_length * len(results)
         return {
-            "train_steps": n * family.trial_length * len(results),
+            "train_steps": self.train_steps,
             "train_wall_s": time.perf_counter() - start,
             "checkpoint": "",
         }
 
-    def checkpoint_path(self, train_env: str, seed: int = 0) -> Path:
-        return CHECKPOINT_DIR / checkpoint_name(train_env, seed, ".json")
+    def default_budget(self) -> int:
+        return 0  # the sweep's own SWEEP_TASKS per configuration
 
-    def prepare(
-        self,
-        train_family: TaskFamily,
-        train_env: str,
-        budget: int | None = None,
-        seed: int = 0,
-        retrain: bool = False,
-        device: str = "cpu",
-    ) -> dict[str, Any]:
-        """Load the shipped tuning for ``train_env``, or run the sweep (seconds) when there is none."""
-        path = self.checkpoint_path(train_env, seed)
-        if not retrain and budget is None and path.exists():
-            loaded = self.load(path, self.family, expect_env=train_env)
-            self.config, self.trained_on, self.sweep = loaded.config, loaded.trained_on, loaded.sweep
-            return {"train_steps": 0, "train_wall_s": 0.0, "checkpoint": path.name}
-        return self.fit(train_family, budget or 0, seed, train_env=train_env)
+    # ------------------------------------------------------------------ checkpoints
+    def spaces(self) -> dict[str, Any]:
+        return {"bandit": True}  # any number of arms
 
-    def save(self, path: str | Path) -> Path:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        record = {"agent": self.name, "config": self.config, "trained_on": self.trained_on, "sweep": self.sweep}
-        path.write_text(json.dumps(record, indent=2) + "\n")
-        return path
+    def weights_bytes(self) -> bytes:
+        return json.dumps({"config": self.config, "sweep": self.sweep}, indent=2).encode()
 
-    @classmethod
-    def load(cls, path: str | Path, family: TaskFamily, expect_env: str | None = None) -> GradientBanditAgent:
-        path = Path(path)
+    def load_state(self, weights: bytes, record: dict[str, Any], device: str = "cpu") -> None:
         try:
-            record = json.loads(path.read_text())
-            agent, config, trained_on = record["agent"], record["config"], record["trained_on"]
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise CheckpointError(f"{path} is not a saved 'gradient-bandit' tuning: {exc}") from None
-        if agent != cls.name:
-            raise CheckpointError(f"{path} holds agent {agent!r}, not {cls.name!r}")
-        if expect_env is not None and trained_on != expect_env:
-            raise CheckpointError(f"{path} was tuned on {trained_on!r}, not on {expect_env!r}")
-        try:
-            loaded = cls(family, **config)
-        except (TypeError, ValueError) as exc:
-            raise CheckpointError(f"{path} holds a config this version cannot read ({exc})") from None
-        loaded.trained_on, loaded.sweep = trained_on, list(record.get("sweep", []))
-        return loaded
+            tuning = json.loads(weights)
+            config, sweep = dict(tuning["config"]), list(tuning["sweep"])
+            GradientBanditAgent(self.family, **config)  # checks the values
+        except (ValueError, KeyError, TypeError) as exc:
+            what = f"{type(exc).__name__}: {exc}"
+            raise CheckpointError(f"the checkpoint holds a gradient-bandit tuning we cannot read ({what})") from None
+        self.config, self.sweep = config, sweep
 
 
 def play_returns(agent: Agent, family: TaskFamily, tasks: Arrays, env_seed: int, agent_seed: int) -> np.ndarray:

@@ -29,8 +29,8 @@ import numpy as np
 from env_throughput import batched, single_gym  # the same timing as the bandits (benchmarks/ is on sys.path)
 
 import metarl_bench
+from metarl_bench.baselines.mdp_agents import fold
 from metarl_bench.envs.tabular_mdp import planners
-from metarl_bench.envs.tabular_mdp.policies import fold
 from metarl_bench.records.provenance import cpu_device
 
 ENV = "tabular-mdp-s10-a5-n10"

@@ -30,7 +30,9 @@ import numpy as np
 import torch
 
 import metarl_bench
-from metarl_bench.baselines.vsml.agent import PRESETS, VSMLAgent, _references, _score, play
+from metarl_bench.baselines.vsml.agent import VSMLAgent, _references, _score
+from metarl_bench.baselines.vsml.config import PRESETS
+from metarl_bench.baselines.vsml.rollout import play
 from metarl_bench.records.provenance import cpu_device
 
 POPULATIONS = (16, 64, 256)

@@ -5,8 +5,8 @@ distribution is a gymnasium id at once: ``gymnasium.make("metarl_bench/bernoulli
 Agent modules, which may pull in torch or SB3, load on the first agent lookup.
 
 The names below are the public API; the subpackages say what they own in their docstrings:
-``core`` (the contracts), ``accel`` (faster paths behind them), ``evaluation``, ``results``,
-``probes`` and ``running`` (the command line).
+``core`` (the contracts), ``accel`` (faster paths behind them), ``evaluation``, ``records``
+(the typed row and its files), ``reporting``, ``probes`` and ``running`` (the command line).
 """
 
 from metarl_bench.core.agent import (

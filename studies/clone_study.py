@@ -38,8 +38,9 @@ import pandas as pd
 import torch
 
 from metarl_bench.baselines.gradient_bandit import GradientBanditAgent, play_returns, preference_step, softmax
-from metarl_bench.baselines.vsml.agent import VSMLAgent, _references, _score, play
+from metarl_bench.baselines.vsml.agent import VSMLAgent, _references, _score
 from metarl_bench.baselines.vsml.clone import VSMLCloneESAgent, fidelity, tuned_teacher
+from metarl_bench.baselines.vsml.rollout import play
 from metarl_bench.core.family import TaskFamily
 from metarl_bench.core.registry import get_spec, make_agent, make_family
 from metarl_bench.core.seeding import TRAIN, eval_agent_rng, eval_noise_rng, stream

@@ -10,7 +10,7 @@ noise and the agents' randomness), never the held-out evaluation tasks or noise.
 every candidate policy is measured on the same training tasks and the best one becomes
 the distribution's lower-bound Bayes reference.
 
-Prints the tables ``TUNED`` (``envs/tabular_mdp/policies.py``) and ``BEST_POLICY``
+Prints the tables ``TUNED`` (``baselines/mdp_agents.py``) and ``BEST_POLICY``
 (``envs/tabular_mdp/reference.py``), and the first-walk upper bound with its Monte Carlo error.
 
     python studies/mdp_tuning.py [--tasks 1000] [--episodes 10,25,50,75,100]
@@ -24,9 +24,9 @@ import time
 import numpy as np
 
 import metarl_bench
+from metarl_bench.baselines import mdp_agents as mdp_policies
 from metarl_bench.core.seeding import TRAIN, stream
 from metarl_bench.core.trial import TrialEnv
-from metarl_bench.envs.tabular_mdp import policies as mdp_policies
 from metarl_bench.envs.tabular_mdp import reference as mdp_reference
 
 TASKS, NOISE, AGENT = 1, 2, 3  # extra spawn keys of the train stream

@@ -29,6 +29,7 @@ import pandas as pd
 
 from metarl_bench.baselines.vsml.agent import VSMLAgent
 from metarl_bench.core.registry import UnknownNameError, make_agent, make_family, resolve_envs
+from metarl_bench.evaluation.score import score
 from metarl_bench.running.options import CommandParser
 
 AGENTS = ("vsml", "vsml-ids", "vsml-clone-es", "rl2")
@@ -61,7 +62,7 @@ def rl2_curves(envs: Sequence[str], seed: int = 0, results: Path | str = "result
         if not path.exists():
             print(f"no checkpoint {path}: skipped", file=sys.stderr)
             continue
-        points, source = learner.read_meta(path).get("curve") or [], "checkpoint"
+        points, source = learner.read(path)[0]["curve"], "checkpoint"
         log = Path(results) / "logs" / "rl2" / f"{path.stem}.log"
         if not points and log.exists():
             points, source = curve_from_log(log), f"log {log.name}"
@@ -72,7 +73,7 @@ def rl2_curves(envs: Sequence[str], seed: int = 0, results: Path | str = "result
         frame = pd.DataFrame(points).assign(agent="rl2", env=env, train_seed=seed, source=source)
         if not rows.empty:
             random, bayes = float(rows["random_return"].iloc[-1]), float(rows["bayes_return"].iloc[-1])
-            frame["score"] = 100 * (frame["trial_return"] - random) / (bayes - random)
+            frame["score"] = score(frame["trial_return"], random, bayes)
         frames.append(frame)
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
@@ -89,8 +90,8 @@ def curves(agent: str, envs: Sequence[str], seed: int = 0) -> pd.DataFrame:
         if not path.exists():
             print(f"no checkpoint {path}: skipped", file=sys.stderr)
             continue
-        record = learner.read_checkpoint(path)
-        points = record.get("metrics", {}).get("curve")
+        record, _ = learner.read(path)
+        points = record["curve"]
         if not points:
             print(f"{path} holds no learning curve (trained before curves were kept): skipped", file=sys.stderr)
             continue

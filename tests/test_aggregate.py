@@ -3,23 +3,21 @@ per-task data reproduced from the leaderboard's own runs, and the command's bad 
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pandas as pd
 import pytest
 from scipy.stats import trim_mean
 
-from metarl_bench.reporting import aggregate, leaderboard
-from metarl_bench.reporting.aggregate import TaskScores
-from metarl_bench.reporting.leaderboard import COLUMNS, NUMERIC
+from metarl_bench.reporting import aggregate, aggregate_files, aggregate_sets, aggregate_stats, leaderboard
+from metarl_bench.reporting.leaderboard import COLUMNS, SCHEMA
+from metarl_bench.reporting.task_scores import TaskScores
 from metarl_bench.running import tables
 
 
 def make_row(agent: str, env: str, score: float = 50.0, train_env: str = "", train_seed: object = "",
              run_id: str | None = None, **extra) -> dict:  # fmt: skip
     row = {c: "" for c in COLUMNS}
-    row.update({c: 0.0 for c in NUMERIC})
+    row.update({c: 0.0 for c in SCHEMA.numeric}, run_config="{}")
     row.update(agent=agent, env=env, score=score, n_tasks=4, seeds="0", bayes_method="exact", env_spec="{}",
                version="0", command="test", timestamp="2026-01-01T00:00:00+00:00", train_env=train_env,
                train_seed=train_seed, run_id=run_id or f"{agent}-{env}-{train_env}-{train_seed}")  # fmt: skip
@@ -42,7 +40,7 @@ def test_stratified_bootstrap_resamples_within_distributions():
     # one distribution all 0, the other all 100: resampling within each keeps the mean at 50 exactly;
     # pooling the tasks across distributions would not
     gap = np.ones(10)
-    est = aggregate.stratified_bootstrap([(np.zeros(10), gap), (np.ones(10), gap)], np.array([0.0, 50.0, 100.0]))
+    est = aggregate_stats.stratified_bootstrap([(np.zeros(10), gap), (np.ones(10), gap)], np.array([0.0, 50.0, 100.0]))
     assert est.mean == 50.0 and est.mean_ci == (50.0, 50.0)
     assert est.iqm == 50.0 and est.iqm_ci == (50.0, 50.0)
     assert est.profile.tolist() == [1.0, 0.5, 0.5]
@@ -53,20 +51,20 @@ def test_iqm_is_the_pooled_interquartile_mean_and_the_bootstrap_is_seeded():
     rng = np.random.default_rng(3)
     scores = [rng.normal(80, 30, 40), rng.normal(60, 10, 40), rng.normal(100, 5, 40)]
     pooled = np.sort(np.concatenate(scores))
-    assert aggregate.iqm(scores) == pytest.approx(pooled[30:90].mean())
-    assert aggregate.iqm(scores) == pytest.approx(trim_mean(pooled, 0.25))
-    taus = aggregate.tau_grid([s.mean() for s in scores])
+    assert aggregate_stats.iqm(scores) == pytest.approx(pooled[30:90].mean())
+    assert aggregate_stats.iqm(scores) == pytest.approx(trim_mean(pooled, 0.25))
+    taus = aggregate_stats.tau_grid([s.mean() for s in scores])
     tasks = [(s / 100.0, np.ones_like(s)) for s in scores]  # gap 1: task scores are 100 gain
-    a, b = aggregate.stratified_bootstrap(tasks, taus), aggregate.stratified_bootstrap(tasks, taus)
+    a, b = aggregate_stats.stratified_bootstrap(tasks, taus), aggregate_stats.stratified_bootstrap(tasks, taus)
     assert (a.iqm_ci, a.mean_ci) == (b.iqm_ci, b.mean_ci)
     assert a.mean == pytest.approx(np.mean([s.mean() for s in scores]))
     assert a.iqm_ci[0] < a.iqm < a.iqm_ci[1] and a.mean_ci[0] < a.mean < a.mean_ci[1]
-    other = aggregate.stratified_bootstrap(tasks, taus, seed=1)
+    other = aggregate_stats.stratified_bootstrap(tasks, taus, seed=1)
     assert other.iqm_ci != a.iqm_ci
 
 
 def test_task_scores_average_to_the_leaderboards_score_and_share_its_paired_ci():
-    from metarl_bench.evaluation.evaluate import _score
+    from metarl_bench.evaluation.score import paired_score as _score
     from metarl_bench.evaluation.stats import bootstrap_ci
 
     rng = np.random.default_rng(0)
@@ -77,7 +75,7 @@ def test_task_scores_average_to_the_leaderboards_score_and_share_its_paired_ci()
     assert data.scores().mean() == pytest.approx(float(_score(ret, rand, bayes)))
     # one distribution: the aggregate mean's CI is the leaderboard's paired score CI (another
     # generator, so equal up to bootstrap noise), not the far wider one of fixed references
-    est = aggregate.stratified_bootstrap([data.paired()], np.array([0.0]))
+    est = aggregate_stats.stratified_bootstrap([data.paired()], np.array([0.0]))
     low, high = bootstrap_ci(_score, ret, rand, bayes)
     assert est.mean_ci == pytest.approx((low, high), abs=0.15 * (high - low))
     fixed = np.percentile([data.scores()[rng.integers(0, 300, 300)].mean() for _ in range(500)], [2.5, 97.5])
@@ -85,7 +83,7 @@ def test_task_scores_average_to_the_leaderboards_score_and_share_its_paired_ci()
 
 
 def _rows(*rows: dict) -> pd.DataFrame:
-    return aggregate.current_rows(pd.DataFrame(list(rows), columns=COLUMNS))
+    return aggregate_sets.current_rows(pd.DataFrame(list(rows), columns=COLUMNS))
 
 
 def test_incomplete_agents_are_named_and_never_averaged_over_fewer():
@@ -115,28 +113,27 @@ def test_training_seeds_get_their_own_rows_and_a_spread_row():
                  make_row("learner", "e1", train_env="e1", train_seed=3))  # seed 3: only one distribution
     store = StubStore({f"learner-{e}-{e}-{s}": [10.0 * (s + 1)] * 4 for e in envs for s in (0, 1, 2)})
     out, _ = aggregate.aggregate_set("s", envs, rows, store, log=lambda _: None)
-    evals = {r["train_seed"]: r for r in out if r["kind"] == aggregate.EVALUATION}
+    evals = {r["train_seed"]: r for r in out if r["kind"] == aggregate_files.EVALUATION}
     assert [evals[s]["mean"] for s in "012"] == pytest.approx([10.0, 20.0, 30.0])
     assert evals["3"]["status"] == "incomplete" and evals["3"]["missing"] == "e2"
-    spread = [r for r in out if r["kind"] == aggregate.TRAINING_SEEDS]
+    spread = [r for r in out if r["kind"] == aggregate_files.TRAINING_SEEDS]
     assert len(spread) == 1
     s = spread[0]
     assert (s["train_seeds"], s["n_train_seeds"]) == ("0;1;2", 3)
     assert (s["mean_seed_min"], s["mean_seed_max"], s["mean"]) == pytest.approx((10.0, 30.0, 20.0))
     assert "training seeds" in s["interval"] and "stratified bootstrap" in evals["0"]["interval"]
-    text = aggregate.format_table(pd.DataFrame(out, columns=aggregate.AGGREGATE_COLUMNS))
+    text = aggregate.format_table(pd.DataFrame(out, columns=aggregate_files.AGGREGATE_COLUMNS))
     line = next(x for x in text.splitlines() if "training-seeds" in x)
     assert "mean 10.0..30.0" in line and "[" not in line  # the spread row has no evaluation CI
 
 
-def test_training_seed_of_older_rows_comes_from_run_config_or_checkpoint():
+def test_training_seed_is_read_as_text_and_empty_for_agents_that_do_not_learn():
     df = pd.DataFrame([
-        make_row("learner", "e", train_env="e", train_seed="", run_config=json.dumps({"train_seed": 0})),
-        make_row("learner", "e", train_env="e", train_seed="", run_config="", checkpoint="e__seed2.pt"),
         make_row("learner", "e", train_env="e", train_seed=1.0),
+        make_row("learner", "e", train_env="e", train_seed=0),
         make_row("thompson", "e"),
     ], columns=COLUMNS)  # fmt: skip
-    assert aggregate.train_seeds(df).tolist() == ["0", "2", "1", ""]
+    assert aggregate_sets.train_seeds(df).tolist() == ["1", "0", ""]
 
 
 def test_sets_are_suites_distributions_or_plus_joined():
@@ -161,7 +158,7 @@ def measured(tmp_path_factory):
 
 def test_aggregate_command_reproduces_the_rows_and_is_deterministic(measured, capsys):
     board = leaderboard.read(measured / "leaderboard.csv").set_index("agent")
-    agg = aggregate.read_aggregates(measured / "aggregates.csv").set_index("agent")
+    agg = aggregate_files.read_aggregates(measured / "aggregates.csv").set_index("agent")
     assert set(agg.index) == {"thompson", "bayes", "ucb1"} and (agg["status"] == "ok").all()
     for agent in agg.index:  # one distribution: the mean of task scores is the row's score, its CI the row's
         assert agg.loc[agent, "mean"] == pytest.approx(board.loc[agent, "score"], abs=1e-3)
@@ -184,16 +181,12 @@ def test_a_row_its_agent_does_not_reproduce_is_reported(measured, tmp_path, caps
 
     folder = tmp_path / "r"
     shutil.copytree(measured, folder)
-    text = (folder / "leaderboard.csv").read_text().splitlines()
-    df = pd.read_csv(folder / "leaderboard.csv")
+    df = pd.read_csv(folder / "leaderboard.csv", dtype=str, keep_default_na=False)  # every other field as written
     i = int(np.flatnonzero(df["agent"] == "thompson")[0])
-    fields = text[i + 1].split(",")
-    col = list(df.columns).index("return")
-    fields[col] = str(float(fields[col]) + 1.0)  # the row no longer says what its agent does
-    text[i + 1] = ",".join(fields)
-    (folder / "leaderboard.csv").write_text("\n".join(text) + "\n")
+    df.loc[i, "return"] = str(float(df.loc[i, "return"]) + 1.0)  # the row no longer says what its agent does
+    df.to_csv(folder / "leaderboard.csv", index=False)
     assert tables.leaderboard_main(["--aggregate", "--env", "bernoulli-k2-h100", "--results", str(folder)]) == 1
-    agg = aggregate.read_aggregates(folder / "aggregates.csv").set_index("agent")
+    agg = aggregate_files.read_aggregates(folder / "aggregates.csv").set_index("agent")
     assert agg.loc["thompson", "status"] == "unreproduced" and "not the row's" in agg.loc["thompson", "note"]
     assert agg.loc["ucb1", "status"] == "ok"
     assert "unreproduced: thompson" in capsys.readouterr().err

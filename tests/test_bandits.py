@@ -221,10 +221,10 @@ def test_tuned_agents_read_their_constant_and_refuse_untuned_distributions():
     from metarl_bench.baselines import classical
 
     fam = metarl_bench.make_family("bernoulli-k50-h500")
-    assert metarl_bench.make_agent("ucb1-tuned", fam).config["c"] == classical.TUNED["ucb1"][(50, 500)]
+    assert metarl_bench.make_agent("ucb1-tuned", fam).config["c"] == classical.tuned_table()["ucb1"][(50, 500)]
     assert metarl_bench.make_agent("ucb1-tuned", fam).config["pseudo_counts"] is True
     eps = metarl_bench.make_agent("epsilon-greedy-tuned", fam).config["epsilon"]
-    assert eps == classical.TUNED["epsilon-greedy"][(50, 500)]
+    assert eps == classical.tuned_table()["epsilon-greedy"][(50, 500)]
     for other in ("bernoulli-k2-h100", "bernoulli-dependent-k2-h100"):
         with pytest.raises(UnsupportedFamilyError, match="tuned constants for the rl2-bandits"):
             metarl_bench.make_agent("ucb1-tuned", metarl_bench.make_family(other))

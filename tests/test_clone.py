@@ -56,9 +56,9 @@ def test_sweep_picks_the_best_training_configuration_deterministically(tmp_path)
     assert a.config == b.config and a.sweep == b.sweep
     best = max(a.sweep, key=lambda r: r["mean_return"])
     assert a.config == {"step_size": best["step_size"], "baseline": best["baseline"]}
-    path = a.save(tmp_path / "g.json")
+    path = a.save(tmp_path / "g.zip")
     assert GradientBanditAgent.load(path, family, expect_env="x").config == a.config
-    with pytest.raises(CheckpointError, match="tuned on 'x'"):
+    with pytest.raises(CheckpointError, match="trained on 'x'"):
         GradientBanditAgent.load(path, family, expect_env="y")
 
 
@@ -109,7 +109,7 @@ def test_evaluation_builds_no_graph_and_the_checkpoint_round_trips(tmp_path):
     leaves = [*memory["state"]["h"], *memory["state"]["c"], *memory["params"].values()]
     assert all(x.grad_fn is None and not x.requires_grad for x in leaves)
     student.trained_on = "tiny"
-    path = student.save(tmp_path / "clone.pt")
+    path = student.save(tmp_path / "clone.zip")
     loaded = VSMLCloneAgent.load(path, family, expect_env="tiny")
     assert torch.equal(loaded.theta, student.theta)
     assert loaded.config == student.config and loaded.clone_cfg.iterations == 2
@@ -152,5 +152,5 @@ def test_clone_es_needs_the_clone_checkpoint(tmp_path, monkeypatch):
     source.trained_on = "tiny"
     source.save(source.checkpoint_path("tiny"))
     agent.fit(family, 80, seed=0, train_env="tiny", progress=False, eval_tasks=2)
-    assert agent.generations == 1 and agent.metrics["started_from"] == "tiny.pt"
+    assert agent.generations == 1 and agent.metrics["started_from"] == "tiny.zip"
     assert not torch.equal(agent.theta, VSMLAgent(family).theta)

@@ -12,7 +12,8 @@ def _row(agent: str, train_env: str, env: str, score: float, timestamp: str) -> 
     row |= {"agent": agent, "train_env": train_env, "env": env, "score": score, "score_ci_low": score - 1,
             "score_ci_high": score + 1, "timestamp": timestamp, "seeds": "0", "n_tasks": 10, "return": 1.0,
             "oracle_return": 2.0, "random_return": 0.5, "bayes_method": "exact", "regret": 1.0, "env_spec": "{}",
-            "version": "0", "command": "test", "run_id": f"{agent}-{train_env}-{env}"}  # fmt: skip
+            "version": "0", "command": "test", "run_id": f"{agent}-{train_env}-{env}", "train_seed": 0,
+            "run_config": "{}"}  # fmt: skip
     return row
 
 

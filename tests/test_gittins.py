@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 import metarl_bench
+from metarl_bench.baselines.gittins import GittinsAgent
 from metarl_bench.envs.bandits.family import DependentBernoulliBandit, GaussianBandit
 from metarl_bench.envs.bandits.gittins import (
-    GittinsAgent,
     gittins_index,
     gittins_index_restart,
     gittins_table,

@@ -36,7 +36,7 @@ PROBES, RUNNING, FAMILIES, AGENTS, API, ALIASES = "probes", "running", "families
 ALLOWED: dict[str, set[str]] = {
     CORE: set(),
     ACCEL: {CORE},
-    EVALUATION: {CORE},
+    EVALUATION: {CORE, RECORDS},  # the evaluator returns the row's typed metrics
     RECORDS: {CORE},
     PROBES: {CORE, EVALUATION, RECORDS},
     REPORTING: {CORE, EVALUATION, RECORDS, PROBES},

@@ -16,9 +16,10 @@ from metarl_bench.running import tables
 def make_row(agent: str = "a", env: str = "e", score: float = 1.0, train_env: str = "") -> dict:
     """A row that fits the schema: required fields filled, numbers where numbers go."""
     row = {c: "" for c in COLUMNS}
-    row.update({c: 0.0 for c in leaderboard.NUMERIC})
+    row.update({c: 0.0 for c in leaderboard.SCHEMA.numeric})
     row.update(agent=agent, env=env, score=score, n_tasks=10, seeds="0;1", bayes_method="exact", env_spec="{}",
-               version="0", command="test", timestamp="2026-01-01T00:00:00+00:00", run_id="r", train_env=train_env)
+               version="0", command="test", timestamp="2026-01-01T00:00:00+00:00", run_id="r", train_env=train_env,
+               train_seed=0 if train_env else "", run_config="{}")
     return row
 
 
@@ -44,8 +45,10 @@ def test_eight_processes_appending_fifty_rows_each_lose_none(tmp_path):
 
 KILLED_WRITER = """
 import sys
-from metarl_bench.reporting.leaderboard import COLUMNS, NUMERIC, append_rows
-row = {c: 1.5 if c in NUMERIC else "x" * 200 for c in COLUMNS}
+from metarl_bench.records.row import JSON, KINDS
+from metarl_bench.reporting.leaderboard import COLUMNS, SCHEMA, append_rows
+text = {c: '{"x": "%s"}' % ("x" * 200) if KINDS[c][0] == JSON else "x" * 200 for c in COLUMNS}
+row = {c: 1 if c in SCHEMA.numeric else text[c] for c in COLUMNS}
 i = 0
 while True:
     append_rows(sys.argv[1], [dict(row, agent=str(i))] * 50)
@@ -61,6 +64,7 @@ def test_a_writer_killed_mid_append_leaves_a_valid_csv(tmp_path):
         while not path.exists() and time.monotonic() < deadline:  # the writer has started appending
             time.sleep(0.01)
         time.sleep(delay)
+        assert proc.poll() is None, "the writer stopped by itself"
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
         df = read(path)  # parses, has the schema
@@ -125,11 +129,11 @@ def _board(tmp_path, n: int = 3) -> tuple:
 @pytest.mark.parametrize(
     "damage, message",
     [
-        (lambda b: b[: b.rindex(b"r,") + 1], "ends inside a row"),  # cut inside an unquoted field
+        (lambda b: b[: b.rindex(b"+00:00,") + 3], "ends inside a row"),  # cut inside an unquoted field
         (lambda b: b + b"garbage line\n", "1 fields where the header has"),  # an appended line
         (lambda b: b + b"x,bernoulli-k2-h100" + b"," * (len(COLUMNS) - 2) + b"\n", "required field"),
         (lambda b: b.replace(b",exact,", b",exact,,", 1), "fields where the header has"),  # a shifted row
-        (lambda b: b.replace(b"0;1,10,", b"0;1,ten,", 1), "'n_tasks' must be a number"),
+        (lambda b: b.replace(b"0;1,10,", b"0;1,ten,", 1), "'n_tasks' must be a finite number"),
         (lambda b: b + b"\xff\xfe\n", "not UTF-8"),
     ],
     ids=["cut", "garbage-line", "empty-required", "extra-field", "non-numeric", "non-utf8"],

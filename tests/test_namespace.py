@@ -105,4 +105,4 @@ def test_a_normal_install_into_a_fresh_virtual_environment(tmp_path):
     )
     result = subprocess.run([python, "-c", load], cwd=project, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
-    assert "rl2 bernoulli-k2-h100.zip" in result.stdout and "vsml bernoulli-k2-h100.pt" in result.stdout
+    assert "rl2 bernoulli-k2-h100.zip" in result.stdout and "vsml bernoulli-k2-h100.zip" in result.stdout

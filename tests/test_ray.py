@@ -16,6 +16,7 @@ import metarl_bench  # noqa: E402
 from metarl_bench.core.agent import Agent  # noqa: E402
 from metarl_bench.core.registry import _REG  # noqa: E402
 from metarl_bench.envs.bandits.family import BernoulliBandit  # noqa: E402
+from metarl_bench.records import migrate  # noqa: E402
 from metarl_bench.reporting import leaderboard  # noqa: E402
 from metarl_bench.running import sweep  # noqa: E402
 from metarl_bench.running.run import main as run_main  # noqa: E402
@@ -109,13 +110,19 @@ def test_resume_runs_only_the_missing_runs(tmp_path, capsys):
     assert sorted(board(tmp_path).seeds.astype(str)) == ["0", "0", "0", "1"]
 
 
-def test_resume_reads_a_leaderboard_from_before_run_config(tmp_path, capsys):
+def test_a_leaderboard_of_an_older_schema_is_refused_whole_then_migrated_once(tmp_path, capsys):
     assert run_main(["--agent", "random", *TINY, "--results", str(tmp_path)]) == 0
     path = tmp_path / leaderboard.LEADERBOARD_FILE
-    board(tmp_path).drop(columns="run_config").to_csv(path, index=False)  # the old schema
+    board(tmp_path).drop(columns="checkpoint_sha256").to_csv(path, index=False)  # the schema before the hash
+    before = path.read_bytes()
+    assert run_main(["--agent", "random,greedy", *TINY, "--results", str(tmp_path), "--resume"]) == 2
+    err = capsys.readouterr().err
+    assert "lacks leaderboard columns ['checkpoint_sha256']" in err and "metarl_bench.records.migrate" in err
+    assert path.read_bytes() == before  # refused, not rewritten
+    assert migrate.main([str(path)]) == 0
     assert run_main(["--agent", "random,greedy", *TINY, "--results", str(tmp_path), "--resume"]) == 0
     assert "1 of 2 runs already" in capsys.readouterr().out
-    assert list(pd.read_csv(path).columns) == leaderboard.COLUMNS  # upgraded by the append
+    assert list(pd.read_csv(path).columns) == leaderboard.COLUMNS
 
 
 def test_resume_refuses_a_corrupt_leaderboard(tmp_path, capsys):

@@ -14,8 +14,16 @@ import pandas as pd
 import pytest
 
 from metarl_bench.probes.rows import PROBE_COLUMNS, PROBE_FILE
-from metarl_bench.reporting import aggregate, leaderboard, report
-from metarl_bench.reporting.leaderboard import COLUMNS, NUMERIC
+from metarl_bench.reporting import aggregate, aggregate_sets, leaderboard, report
+from metarl_bench.reporting.aggregate_files import (
+    AGGREGATE_COLUMNS,
+    AGGREGATE_SCHEMA,
+    PROFILE_COLUMNS,
+    PROFILE_SCHEMA,
+    atomic_csv,
+)
+from metarl_bench.reporting.leaderboard import COLUMNS, SCHEMA
+from metarl_bench.reporting.task_scores import TaskScores
 from metarl_bench.running import tables
 
 ENVS = ["bernoulli-k2-h100", "bernoulli-dependent-k2-h100"]
@@ -27,7 +35,7 @@ LEADERBOARD_ROWS = (len(SCORES) + len(RL2_SEEDS)) * len(ENVS)
 
 def board_row(agent: str, env: str, score: float, i: int, train_seed: object = "", method: str = "exact") -> dict:
     row = {c: "" for c in COLUMNS}
-    row.update({c: 1.0 for c in NUMERIC})
+    row.update({c: 1.0 for c in SCHEMA.numeric}, run_config="{}")
     row.update(agent=agent, env=env, score=score, score_ci_low=score - 1.5, score_ci_high=score + 1.2,
                n_tasks=1000, seeds="0;1;2", bayes_method=method, env_spec="{}", version="0.1.0", commit="abc123",
                command=f"python -m metarl_bench.run --agent {agent}", device="cpu", threads=1,
@@ -63,21 +71,21 @@ def results(tmp_path_factory) -> Path:
         for agent in [*SCORES, "rl2"]:
             write_curves(folder / "curves", env, agent)
     # aggregates from synthetic per-task scores (the statistics are aggregate's own)
-    current = aggregate.current_rows(leaderboard.read(folder / "leaderboard.csv"))
+    current = aggregate_sets.current_rows(leaderboard.read(folder / "leaderboard.csv"))
 
     class Store:
         def get(self, row, log=print):
             s = np.random.default_rng(int(row["run_id"][3:])).normal(float(row["score"]), 20.0, 200)
-            return aggregate.TaskScores("ok", "", s, np.zeros(200), np.full(200, 100.0))
+            return TaskScores("ok", "", s, np.zeros(200), np.full(200, 100.0))
 
     recs, profiles = [], []
     for name, envs in (("bandits", aggregate.parse_sets("bandits")[0][1]), ("+".join(ENVS), ENVS)):
         r, p = aggregate.aggregate_set(name, envs, current, Store(), command="test", log=lambda _: None)
         recs, profiles = recs + r, profiles + p
-    aggregate._atomic_csv(pd.DataFrame(recs, columns=aggregate.AGGREGATE_COLUMNS), folder / "aggregates.csv", "%.6g",
-                          aggregate.AGGREGATE_SCHEMA.numeric)  # fmt: skip
-    aggregate._atomic_csv(pd.DataFrame(profiles, columns=aggregate.PROFILE_COLUMNS), folder / "profiles.csv", "%.6g",
-                          aggregate.PROFILE_SCHEMA.numeric)  # fmt: skip
+    atomic_csv(pd.DataFrame(recs, columns=AGGREGATE_COLUMNS), folder / "aggregates.csv", "%.6g",
+               AGGREGATE_SCHEMA.numeric)  # fmt: skip
+    atomic_csv(pd.DataFrame(profiles, columns=PROFILE_COLUMNS), folder / "profiles.csv", "%.6g",
+               PROFILE_SCHEMA.numeric)  # fmt: skip
     cells = pd.DataFrame([
         {"agent": "rl2", "train_env": ENVS[0], "env": ENVS[0], "status": "ok", "score": 94.1, "score_ci_low": 92.6,
          "score_ci_high": 95.6},

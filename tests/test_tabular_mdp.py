@@ -1,5 +1,5 @@
 """Tabular-MDP family (envs/tabular_mdp/family.py), its planners (envs/tabular_mdp/planners.py), agents
-(envs/tabular_mdp/policies.py) and reference (envs/tabular_mdp/reference.py).
+(baselines/mdp_agents.py) and reference (envs/tabular_mdp/reference.py).
 
 The planners are checked against brute force written from the definitions alone: every
 deterministic policy of a 2-state, 2-action, 2-step MDP enumerated, the L1 ball of
@@ -16,12 +16,12 @@ import pytest
 from scipy.optimize import linprog
 
 import metarl_bench
+from metarl_bench.baselines.mdp_agents import AGENTS, fold
 from metarl_bench.core.agent import UnsupportedFamilyError
 from metarl_bench.core.noise import counter_bits, counter_normal, draw_keys
 from metarl_bench.envs.tabular_mdp import planners
 from metarl_bench.envs.tabular_mdp import reference as mdp_reference
 from metarl_bench.envs.tabular_mdp.family import TabularMDP
-from metarl_bench.envs.tabular_mdp.policies import AGENTS, fold
 from metarl_bench.evaluation.evaluate import EvalSettings
 from metarl_bench.running.sweep import RunSpec, execute_run, plan_runs
 

@@ -1,4 +1,6 @@
 import json
+import math
+import zipfile
 
 import numpy as np
 import pytest
@@ -6,7 +8,10 @@ import torch
 
 import metarl_bench
 from metarl_bench.baselines.vsml import agent as vsml
-from metarl_bench.baselines.vsml.agent import VSMLAgent, VSMLNet, centered_ranks, play
+from metarl_bench.baselines.vsml.agent import VSMLAgent
+from metarl_bench.baselines.vsml.es import Adam, annealed_lr, antithetic, centered_ranks, es_gradient
+from metarl_bench.baselines.vsml.network import VSMLNet
+from metarl_bench.baselines.vsml.rollout import play
 from metarl_bench.envs.bandits.family import BernoulliBandit
 
 torch.set_num_threads(1)
@@ -124,6 +129,54 @@ def test_centered_ranks():
     torch.testing.assert_close(w, torch.tensor([1 / 6, -0.5, 0.5, -1 / 6]))
 
 
+def reference_adam(theta, grads, lrs, beta1=0.9, beta2=0.999, eps=1e-8):
+    """The ES update the shipped checkpoints were trained with: eps added to sqrt(v) before bias correction."""
+    m, v, out = torch.zeros_like(theta), torch.zeros_like(theta), []
+    for t, (g, lr) in enumerate(zip(grads, lrs, strict=True), 1):
+        m = beta1 * m + (1 - beta1) * g
+        v = beta2 * v + (1 - beta2) * g * g
+        theta = theta + lr * math.sqrt(1 - beta2**t) / (1 - beta1**t) * m / (v.sqrt() + eps)
+        out.append(theta)
+    return torch.stack(out)
+
+
+def torch_adam(theta, grads, lrs, eps):
+    param = torch.nn.Parameter(theta.clone())
+    opt = torch.optim.Adam([param], lr=lrs[0], eps=eps, maximize=True)
+    out = []
+    for g, lr in zip(grads, lrs, strict=True):
+        opt.param_groups[0]["lr"] = lr
+        param.grad = g.clone()
+        opt.step()
+        out.append(param.detach().clone())
+    return torch.stack(out)
+
+
+def test_es_adam_is_the_shipped_update_and_torch_adam_differs_by_its_eps():
+    # 20 ES gradients (antithetic pairs, centered ranks) of a quadratic fitness, at VSML's size and default sigma.
+    net = VSMLNet(vsml.VSMLConfig(), num_inputs=1)
+    gen = torch.Generator().manual_seed(0)
+    target = torch.randn(net.num_params, generator=gen)
+    theta, grads = net.theta0, []
+    for _ in range(20):
+        noise, thetas = antithetic(theta, 0.04, 32, gen)
+        grads.append(es_gradient(-(thetas - target).square().sum(dim=1), noise, 0.04))
+        theta = theta + 0.02 * grads[-1]
+    lrs = [annealed_lr(0.02, 0.2, g, 20) for g in range(20)]
+    want = reference_adam(net.theta0, grads, lrs)
+    adam, theta, ours = Adam(net.num_params, lrs[0]), net.theta0, []
+    for g, lr in zip(grads, lrs, strict=True):
+        adam.lr = lr
+        theta = adam.ascent(theta, g)
+        ours.append(theta)
+    torch.testing.assert_close(torch.stack(ours), want, rtol=0, atol=0)
+    # torch.optim.Adam adds eps after bias-correcting sqrt(v): ~1e-4 off in the first step (measured 1.4e-4),
+    # 1000x float rounding, which is all that is left without eps (measured 1.2e-7).
+    assert (torch_adam(net.theta0, grads, lrs, eps=1e-8) - want)[0].abs().max() > 1e-5
+    no_eps = reference_adam(net.theta0, grads, lrs, eps=0.0)
+    torch.testing.assert_close(torch_adam(net.theta0, grads, lrs, eps=0.0), no_eps, rtol=1e-6, atol=1e-6)
+
+
 @pytest.fixture(scope="module")
 def fixed_family():
     # One task: arm 1 pays 0.9, arm 0 pays 0.1 (the agent is arm-symmetric, so it must find out).
@@ -153,7 +206,7 @@ def test_a_short_seeded_es_run_raises_fitness(fixed_family):
 def saved(tmp_path):
     agent = perturbed(metarl_bench.make_family(ENV), seed=3)
     agent.trained_on, agent.train_steps, agent.metrics = ENV, 1234, {"train_return": 60.0}
-    return agent, agent.save(tmp_path / "agent.pt")
+    return agent, agent.save(tmp_path / "agent.zip")
 
 
 def test_save_load_round_trip(saved):
@@ -174,13 +227,17 @@ def test_bad_checkpoints_are_refused_and_change_nothing(saved, tmp_path):
     garbage.write_bytes(b"not a checkpoint")
     other_agent = tmp_path / "thompson.json"
     other_agent.write_text(json.dumps({"agent": "thompson", "config": {}}))
-    rl2 = tmp_path / "rl2.pt"
-    torch.save({"agent": "rl2", "config": {}}, rl2)
+    rl2 = tmp_path / "rl2.zip"
+    with zipfile.ZipFile(rl2, "w") as zf:
+        zf.writestr("record.json", json.dumps({"agent": "rl2", "config": {}}))
+    old_format = tmp_path / "old.pt"
+    torch.save({"agent": "vsml", "format": 1, "theta": agent.theta}, old_format)  # format 1: a torch dict
     for bad, message in [
         (garbage, "is not a vsml checkpoint"),
         (other_agent, "is not a vsml checkpoint"),
         (rl2, "checkpoint of agent 'rl2', not 'vsml'"),
-        (tmp_path / "missing.pt", "is not a vsml checkpoint"),
+        (tmp_path / "missing.pt", "no such checkpoint file"),
+        (old_format, "is not a vsml checkpoint: its zip holds no 'record.json'"),
     ]:
         with pytest.raises(ValueError, match=message):
             VSMLAgent.load(bad, agent.family)
@@ -205,9 +262,9 @@ def test_prepare_loads_the_checkpoint_or_says_how_to_train(saved, tmp_path, monk
         fresh.prepare(agent.family, ENV)
     monkeypatch.setattr(vsml, "CHECKPOINT_ROOT", tmp_path)
     (tmp_path / "vsml").mkdir()
-    (tmp_path / "vsml" / f"{ENV}.pt").write_bytes(path.read_bytes())
+    (tmp_path / "vsml" / f"{ENV}.zip").write_bytes(path.read_bytes())
     stats = fresh.prepare(agent.family, ENV)
-    assert stats["train_steps"] == 1234 and stats["checkpoint"] == f"{ENV}.pt"
+    assert stats["train_steps"] == 1234 and stats["checkpoint"] == f"{ENV}.zip"
     torch.testing.assert_close(fresh.theta, agent.theta)
 
 

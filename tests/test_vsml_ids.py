@@ -32,7 +32,7 @@ def test_identities_break_the_arm_symmetry_only_when_asked():
 def test_an_identity_checkpoint_plays_only_its_own_number_of_actions(tmp_path):
     agent = VSMLIdsAgent(make_family("bernoulli-k2-h100"))
     agent.trained_on = "bernoulli-k2-h100"
-    path = agent.save(tmp_path / "ids.pt")
+    path = agent.save(tmp_path / "ids.zip")
     VSMLIdsAgent.load(path, make_family("bernoulli-k2-h100"))  # same arms: fine
     with pytest.raises(UnsupportedFamilyError, match="another number of actions"):
         VSMLIdsAgent.load(path, make_family("bernoulli-k5-h100"))

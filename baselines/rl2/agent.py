@@ -19,9 +19,8 @@ the ``numpy.random.Generator`` the evaluator gives to ``reset``.
 
 from __future__ import annotations
 
-import json
+import io
 import time
-import zipfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -36,21 +35,13 @@ from tqdm.auto import tqdm
 
 from metarl_bench.baselines.rl2.policy import WholeSequenceLstmPolicy
 from metarl_bench.baselines.rl2.ppo import LockstepRecurrentPPO
-from metarl_bench.core.agent import (
-    Agent,
-    CheckpointError,
-    Obs,
-    UnsupportedFamilyError,
-    checkpoint_name,
-    fresh_rng,
-    inverse_cdf,
-)
+from metarl_bench.core.agent import CheckpointError, Obs, UnsupportedFamilyError, fresh_rng, inverse_cdf
 from metarl_bench.core.family import Arrays, TaskFamily
+from metarl_bench.core.learner import Learner
 from metarl_bench.core.seeding import train_rng
 from metarl_bench.core.trial import OBS_KEYS, TrialEnv
 
 CHECKPOINT_DIR = Path(__file__).resolve().parent.parent / "checkpoints" / "rl2"
-META_FILE = "metarl_bench.json"  # our record inside SB3's zip (SB3 ignores unknown files)
 
 
 @dataclass
@@ -207,11 +198,14 @@ def spaces_of(family: TaskFamily) -> dict[str, Any]:
     return {"num_actions": family.num_actions, "obs_shape": list(family.obs_shape)}
 
 
-class RL2Agent(Agent):
-    """An LSTM actor-critic meta-trained with RecurrentPPO; its memory is the LSTM state."""
+class RL2Agent(Learner):
+    """An LSTM actor-critic meta-trained with RecurrentPPO; its memory is the LSTM state.
+
+    Its checkpoint is the ``Learner`` container with SB3's own zip inside (``sb3.zip``)."""
 
     name = "rl2"
-    learns = True
+    checkpoint_dir = CHECKPOINT_DIR
+    weights_file = "sb3.zip"
     policy_class: type = WholeSequenceLstmPolicy  # sb3-contrib's LSTM policy, one LSTM call per minibatch
     algorithm: type = LockstepRecurrentPPO  # sb3-contrib's RecurrentPPO, with a lockstep rollout loop
 
@@ -219,9 +213,6 @@ class RL2Agent(Agent):
         self.cfg = RL2Config(**config)
         super().__init__(family, **asdict(self.cfg))
         self.model: RecurrentPPO | None = None
-        self.trained_on: str | None = None
-        self.train_steps = 0
-        self.curve: list[dict[str, float]] = []
 
     # ------------------------------------------------------------------ training
     def fit(
@@ -276,22 +267,8 @@ class RL2Agent(Agent):
         self.curve = curve.curve
         return {"train_steps": self.train_steps, "train_wall_s": time.perf_counter() - start, "checkpoint": ""}
 
-    def checkpoint_path(self, train_env: str, seed: int = 0) -> Path:
-        return CHECKPOINT_DIR / checkpoint_name(train_env, seed, ".zip")
-
-    def prepare(self, train_family, train_env, budget=None, seed=0, retrain=False, device="cpu") -> dict[str, Any]:
-        """Load the shipped checkpoint for ``train_env`` unless retraining is asked for."""
-        path = self.checkpoint_path(train_env, seed)
-        if not retrain and budget is None:
-            if not path.exists():
-                raise UnsupportedFamilyError(
-                    f"no shipped rl2 checkpoint for {train_env!r} (looked for {path}); "
-                    "pass --retrain or --train-steps to train one"
-                )
-            self.load_weights(path, expect_env=train_env, device=device)
-            return {"train_steps": self.train_steps, "train_wall_s": 0.0, "checkpoint": str(path.name)}
-        stats = self.fit(train_family, budget or self.cfg.train_steps, seed, train_env=train_env, device=device)
-        return stats
+    def default_budget(self) -> int:
+        return self.cfg.train_steps
 
     # ------------------------------------------------------------------ acting
     def reset(self, num_trials: int, rng: np.random.Generator | None = None, tasks: Arrays | None = None) -> Any:
@@ -326,73 +303,31 @@ class RL2Agent(Agent):
         return torch.cat([h[-1], c[-1]], dim=1).cpu().numpy()
 
     # ------------------------------------------------------------------ checkpoints
-    def save(self, path: str | Path) -> Path:
-        """SB3's zip, plus our record of the training distribution, spaces and config."""
-        model = self._require_model()
-        path = Path(path)
-        model.save(path, exclude=["env", "_last_obs", "_last_episode_starts", "_last_lstm_states", "ep_info_buffer"])
-        path = path if path.suffix == ".zip" else path.with_suffix(".zip")
-        meta = {
-            "agent": self.name,
-            "trained_on": self.trained_on,
-            "train_steps": self.train_steps,
-            "spaces": spaces_of(self.family),
-            "config": self.config,
-            "curve": self.curve,  # mean return of the last 100 training trials, by env steps
-        }
-        with zipfile.ZipFile(path, "a") as zf:
-            zf.writestr(META_FILE, json.dumps(meta, indent=2))
-        return path
+    def weights_bytes(self) -> bytes:
+        """SB3's own zip of the model, without the training-time state."""
+        buffer = io.BytesIO()
+        exclude = ["env", "_last_obs", "_last_episode_starts", "_last_lstm_states", "ep_info_buffer"]
+        self._require_model().save(buffer, exclude=exclude)
+        return buffer.getvalue()
 
-    @staticmethod
-    def read_meta(path: str | Path) -> dict[str, Any]:
-        """Our record inside a checkpoint; ValueError if the file is not an rl2 checkpoint."""
-        path = Path(path)
-        try:
-            with zipfile.ZipFile(path) as zf:
-                meta = json.loads(zf.read(META_FILE))
-        except (OSError, zipfile.BadZipFile, KeyError, ValueError) as exc:
-            raise CheckpointError(
-                f"{path} is not an rl2 checkpoint: expected a zip saved by RL2Agent.save with our record "
-                f"{META_FILE!r} inside ({type(exc).__name__})"
-            ) from None
-        if not isinstance(meta, dict) or meta.get("agent") != "rl2":
-            agent = meta.get("agent") if isinstance(meta, dict) else None
-            raise CheckpointError(f"{path} is a checkpoint of agent {agent!r}, not 'rl2'")
-        missing = {"trained_on", "train_steps", "spaces", "config"} - set(meta)
-        if missing:
-            raise CheckpointError(f"{path} is not a complete rl2 checkpoint: its record lacks {sorted(missing)}")
-        return meta
-
-    def load_weights(self, path: str | Path, expect_env: str | None = None, device: str = "cpu") -> None:
-        """Replace this agent's model by the checkpoint's; on any error nothing changes."""
-        meta = self.read_meta(path)
-        if expect_env is not None and meta["trained_on"] != expect_env:
-            raise CheckpointError(f"{path} was trained on {meta['trained_on']!r}, not on {expect_env!r}")
-        self._check_spaces(meta["spaces"]["num_actions"], meta["spaces"]["obs_shape"], what=f"checkpoint {path}")
+    def load_state(self, weights: bytes, record: dict[str, Any], device: str = "cpu") -> None:
         # The schedule is rebuilt from our record, not unpickled: checkpoints made before the
         # one-namespace layout pickled a lambda of the old top-level module ``baselines.rl2``.
         try:
-            schedule = learning_rate(RL2Config(**meta["config"]))
+            schedule = learning_rate(RL2Config(**record["config"]))
         except (TypeError, ValueError) as exc:
-            raise CheckpointError(f"{path} holds an rl2 config this version cannot read ({exc})") from None
+            raise CheckpointError(f"the checkpoint holds an rl2 config this version cannot read ({exc})") from None
         try:
             # Older checkpoints pickled sb3-contrib's own policy class; ours has the same weights.
             custom = {"learning_rate": schedule, "lr_schedule": schedule, "policy_class": self.policy_class}
-            model = self.algorithm.load(path, device=device, custom_objects=custom)
+            self.model = self.algorithm.load(io.BytesIO(weights), device=device, custom_objects=custom)
         except Exception as exc:  # SB3 raises many types for a damaged archive; the run must fail, named
             raise CheckpointError(
-                f"{path} has our rl2 record but its SB3 model cannot be loaded ({type(exc).__name__})"
+                f"the checkpoint has our rl2 record but its SB3 model cannot be loaded ({type(exc).__name__})"
             ) from None
-        self.model, self.trained_on, self.train_steps = model, meta["trained_on"], int(meta["train_steps"])
-        self.curve = list(meta.get("curve", []))  # (checkpoints made before curves were kept have none)
 
-    @classmethod
-    def load(cls, path: str | Path, family: TaskFamily, expect_env: str | None = None) -> RL2Agent:
-        meta = cls.read_meta(path)
-        agent = cls(family, **meta["config"])
-        agent.load_weights(path, expect_env=expect_env)
-        return agent
+    def check_spaces(self, spaces: dict[str, Any], path: Path) -> None:
+        self._check_spaces(spaces["num_actions"], spaces["obs_shape"], what=f"checkpoint {path}")
 
     def _check_spaces(self, num_actions: int, obs_shape: list[int], what: str) -> None:
         mine = spaces_of(self.family)

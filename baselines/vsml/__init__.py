@@ -1,5 +1,9 @@
-"""VSML: a network of tiny shared LSTMs meta-trained by evolution strategies (``agent``), and its
-learners cloned from another learning algorithm (``clone``).
+"""VSML: a network of tiny shared LSTMs meta-trained by evolution strategies, and its learners
+cloned from another learning algorithm.
+
+``config`` (hyper-parameters), ``network`` (the model and its step), ``rollout`` (a population
+played with common random numbers), ``es`` (the ES update), ``agent`` (``vsml``, ``vsml-ids``:
+training, acting, checkpoints), ``clone`` (the cloned learners).
 
 Importing this package registers the VSML agents lazily: torch loads only when one is asked for.
 """

@@ -32,8 +32,9 @@ import torch
 from tqdm import tqdm
 
 from metarl_bench.baselines.gradient_bandit import GradientBanditAgent
-from metarl_bench.baselines.vsml.agent import VSMLAgent, _obs_tensors
-from metarl_bench.core.agent import Obs, UnsupportedFamilyError, inverse_cdf
+from metarl_bench.baselines.vsml.agent import VSMLAgent, theta_of
+from metarl_bench.baselines.vsml.network import obs_tensors
+from metarl_bench.core.agent import CheckpointError, Obs, UnsupportedFamilyError, inverse_cdf
 from metarl_bench.core.family import Arrays, TaskFamily
 from metarl_bench.core.seeding import train_rng
 from metarl_bench.core.trial import TrialEnv
@@ -118,7 +119,7 @@ def clone(
                     window_loss = torch.zeros(())
                 params = net.unflatten(theta[None])  # a fresh graph from theta for each window
             t_probs, t_memory = teacher.action_probs(obs, t_memory)
-            logits, state = net.step(params, state, *_obs_tensors(obs, 1, "cpu"))
+            logits, state = net.step(params, state, *obs_tensors(obs, 1, "cpu"))
             kl = kl_per_trial(torch.as_tensor(t_probs, dtype=torch.float32), logits[0]).mean() / T
             window_loss = window_loss + kl
             total += float(kl.detach())
@@ -250,10 +251,13 @@ class VSMLCloneAgent(VSMLAgent):
             self.save(save_path)
         return {"train_steps": self.train_steps, "train_wall_s": wall, "checkpoint": ""}
 
-    def load_weights(self, path: str | Path, expect_env: str | None = None, device: str = "cpu") -> None:
-        clone_cfg = self.read_checkpoint(path)["config"].get("clone") or {}
-        super().load_weights(path, expect_env=expect_env, device=device)
-        self.clone_cfg = CloneConfig(**clone_cfg)
+    def load_state(self, weights: bytes, record: dict[str, Any], device: str = "cpu") -> None:
+        try:
+            clone_cfg = CloneConfig(**(record["config"].get("clone") or {}))
+        except (TypeError, ValueError) as exc:
+            raise CheckpointError(f"holds a clone config this version cannot read ({exc})") from None
+        super().load_state(weights, record, device)
+        self.clone_cfg = clone_cfg
         self.config = {**self.config, "clone": asdict(self.clone_cfg)}
 
 
@@ -274,8 +278,8 @@ class VSMLCloneESAgent(VSMLAgent):
                     f"train it first (python -m metarl_bench.run --agent vsml-clone --env {name} --retrain "
                     "--save-checkpoint)"
                 )
-            record = start_from.read_checkpoint(path)
-            self.theta = record["theta"].float().clone()
+            _, weights = start_from.read(path)
+            self.theta = theta_of(weights).clone()
             self.metrics = {"started_from": path.name}
         started_from = self.metrics.get("started_from")
         stats = super().fit(family, budget, seed, train_env=train_env, **kwargs)

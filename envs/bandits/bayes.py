@@ -35,12 +35,16 @@ k=5 up to H=23); dependent arms up to ``DEPENDENT_MAX_HORIZON`` (20000); a Berno
 family with fixed ``probs`` (a one-task distribution, whose Bayes-optimal policy is the
 oracle) always.  Anything else (larger ``k * H``, Gaussian bandits, unknown families)
 has no exact value: :func:`reference` names the policy played instead,
-``"lower-bound:<policy>"``: the Gittins index policy (``metarl_bench.envs.bandits.gittins``, discount
-0.98) for Bernoulli bandits, which beat Bayes-UCB on every intractable distribution of
-the suites (README.md, the bandits leaderboard); Bayes-UCB (Kaufmann,
-Cappé & Garivier 2012) with quantile ``1 - 1/(t+1)`` at the ``t``-th pull for Gaussian
-bandits; greedy for dependent arms past the limit (still optimal, only its value is not
-computed); other families get no reference (``None``).
+``"lower-bound:<policy>"``: the Gittins index policy (discount 0.98) for Bernoulli bandits,
+which beat Bayes-UCB on every intractable distribution of the suites (README.md, the
+bandits leaderboard); Bayes-UCB (Kaufmann, Cappé & Garivier 2012) with quantile
+``1 - 1/(t+1)`` at the ``t``-th pull for Gaussian bandits; greedy for dependent arms past
+the limit (still optimal, only its value is not computed); other families get no reference
+(``None``).
+
+The Gittins index policy is an agent (``gittins``, ``metarl_bench.baselines.gittins``; its
+indices come from ``gittins.py`` here), and a family imports no agent: the planner looks it
+up by its registered name in the registry (``make_agent``) when a policy is built.
 """
 
 from __future__ import annotations
@@ -63,14 +67,15 @@ from metarl_bench.core.family import (
     check_positive_float,
     check_positive_int,
 )
+from metarl_bench.core.registry import make_agent
 from metarl_bench.envs.bandits.family import BernoulliBandit, DependentBernoulliBandit, GaussianBandit
-from metarl_bench.envs.bandits.gittins import GittinsAgent
 
 K2_MAX_HORIZON = 500
 GENERAL_MAX_STATES = 1_000_000
 DEPENDENT_MAX_HORIZON = 20_000
 TIE_TOL = 1e-9  # Q values closer than this are ties, broken towards the lowest arm index
 FALLBACK = "bayes-ucb"  # Gaussian bandits; Bernoulli ones use the stronger Gittins index policy
+GITTINS = "gittins"  # the registered agent name of the Gittins index policy (played by name)
 
 
 @dataclass
@@ -402,7 +407,7 @@ def fallback_policy(family: TaskFamily) -> str:
     if isinstance(family, DependentBernoulliBandit):
         return "greedy"  # optimal at any horizon; only its value is not computed past the limit
     if isinstance(family, BernoulliBandit):
-        return "gittins"
+        return GITTINS
     return FALLBACK if isinstance(family, GaussianBandit) else "none"
 
 
@@ -467,7 +472,8 @@ class BanditBayesPolicy(Agent):
         self.exact = _problem_tractable(self.problem)
         self.method = "exact" if self.exact else f"lower-bound:{fallback_policy(family)}"
         self.gaussian = isinstance(family, GaussianBandit)
-        self._gittins = GittinsAgent(family) if self.method == "lower-bound:gittins" else None
+        # the Gittins index policy is an agent: found by its registered name, built now (it has ``choose``)
+        self._gittins = make_agent(GITTINS, family) if self.method == f"{LOWER_BOUND}:{GITTINS}" else None
 
     def reset(self, num_trials: int, rng: np.random.Generator | None = None, tasks: Arrays | None = None) -> Any:
         if self._gittins is not None:

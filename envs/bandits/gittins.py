@@ -1,4 +1,4 @@
-"""Gittins indices of Beta-Bernoulli arms, and the index policy (the "gittins" agent).
+"""Gittins indices of Beta-Bernoulli arms: the bandit families' index planner.
 
 The Gittins index of an arm whose success probability has posterior Beta(a, b), under
 geometric discount ``g``, is the per-step retirement reward ``lam`` at which playing the
@@ -49,6 +49,10 @@ Cross-check.  :func:`gittins_index_restart` solves the restart-in-state formulat
 (Katehakis & Veinott 1987) by plain value iteration, with *optimistic* leaves (the arm's
 ``p`` revealed at the leaf), so it brackets the index from above while calibration
 brackets it from below.
+
+The index policy itself is the ``gittins`` agent (``metarl_bench.baselines.gittins``); the
+Bernoulli bandits' Bayes planner (``bayes.py``) plays it, looked up by that registered name,
+where exact planning is out of reach.
 """
 
 from __future__ import annotations
@@ -59,10 +63,6 @@ from typing import Any
 
 import numpy as np
 from scipy.special import betainc, lambertw
-
-from metarl_bench.core.agent import Agent, Obs, UnsupportedFamilyError, last_transition
-from metarl_bench.core.family import Arrays, TaskFamily
-from metarl_bench.envs.bandits.family import BernoulliBandit, DependentBernoulliBandit
 
 DEFAULT_TOL = 1e-8
 GRID_SIZE = 1024  # retirement rewards swept in stage 1 of gittins_table
@@ -75,7 +75,8 @@ TAIL_EPS = 1e-15  # per-step value a band-limited sweep may leave out (stage 1)
 # ----------------------------------------------------------------------------- validation
 
 
-def _check_discount(discount: Any) -> float:
+def check_discount(discount: Any) -> float:
+    """``discount`` as a float strictly between 0 and 1 (ValueError otherwise)."""
     try:
         g = float(discount)
     except (TypeError, ValueError):
@@ -110,7 +111,7 @@ def truncation_depth(discount: float, n0: float = 2.0, tol: float = DEFAULT_TOL)
 
     ``n0 = alpha + beta`` of the shallowest root; the bound holds for every deeper root.
     """
-    g = _check_discount(discount)
+    g = check_discount(discount)
     tol = _check_tol(tol)
     log_g = math.log(g)
     n = max(1, math.ceil(math.log(4.0 * (1.0 - g) * tol) / log_g))  # ignoring the sqrt
@@ -198,7 +199,7 @@ def gittins_index(alpha: Any, beta: Any, discount: float, *, tol: float = DEFAUL
     rule, module doc).  Cost is ``O(N^2)`` per state and step: use :func:`gittins_table`
     for many states.
     """
-    g = _check_discount(discount)
+    g = check_discount(discount)
     a, b = np.broadcast_arrays(_check_params("alpha", alpha), _check_params("beta", beta))
     tol = _check_tol(tol)
     if a.size == 0:
@@ -221,7 +222,7 @@ def gittins_index_restart(alpha: float, beta: float, discount: float, *, tol: fl
     up to ``tol`` the result is an upper bound, above the truth by at most the truncation
     bound.  Slow (``O(N^2 / (1 - g))``): for tests.
     """
-    g = _check_discount(discount)
+    g = check_discount(discount)
     a0 = float(_check_params("alpha", alpha))
     b0 = float(_check_params("beta", beta))
     tol = _check_tol(tol)
@@ -257,7 +258,7 @@ def gittins_table(
     Returns a read-only ``(max_pulls + 1, max_pulls + 1)`` array indexed ``[s, f]`` (NaN
     where ``s + f > max_pulls``), cached per arguments.  Accuracy: module doc.
     """
-    g = _check_discount(discount)
+    g = check_discount(discount)
     a0 = float(_check_params("alpha0", alpha0))
     b0 = float(_check_params("beta0", beta0))
     if isinstance(max_pulls, bool) or not isinstance(max_pulls, (int, np.integer)) or max_pulls < 0:
@@ -431,79 +432,3 @@ def _pad_children(w, s, child_lo, lo, hi, retire, mu_child):
     if len(parts_w) == 1:
         return parts_w[0], parts_s[0]
     return np.concatenate(parts_w, axis=1), np.concatenate(parts_s, axis=1)
-
-
-# ----------------------------------------------------------------------------- agent
-
-
-class GittinsAgent(Agent):
-    """Pulls the arm whose Beta posterior has the highest Gittins index (ties: lowest arm).
-
-    ``discount``: the geometric discount of the index, in (0, 1), or ``"auto"`` for
-    ``1 - 1/trial_length``.  A trial is undiscounted and finite, so the discount is a
-    knob that sets how far ahead exploration pays: its effective horizon ``1/(1 - g)``
-    should be comparable to the trial.  The default 0.98 (effective horizon 50, half of
-    the 100-pull trials of the built-in bandits) played best of 0.8-0.995 on
-    bernoulli-k2-h100 (2000 paired trials: 64.55 against 64.57 for the exact
-    Bayes-optimal policy; 0.97 and 0.99 0.02 lower, 0.9 0.23 lower, 0.8 0.44 lower, 0.995
-    0.09 lower; the same order on 4000 more trials) and on bernoulli-k5-h100.  ``"auto"``
-    gives 0.99 there.
-
-    Tables are built on the first ``reset`` (then cached per process) and grown if a trial
-    runs longer than the family says.
-
-    Dependent arms (``DependentBernoulliBandit``: ``p`` and ``1 - p``) are played as
-    independent arms with priors Beta(alpha, beta) and Beta(beta, alpha).  That ignores
-    that each pull informs both arms, so there it is a heuristic, not the index policy.
-    """
-
-    name = "gittins"
-
-    def __init__(self, family: TaskFamily, discount: float | str = 0.98):
-        if not isinstance(family, BernoulliBandit):
-            raise UnsupportedFamilyError(
-                "the Gittins agent supports Bernoulli families only (BernoulliBandit, "
-                f"DependentBernoulliBandit), not {family.describe()}"
-            )
-        auto = isinstance(discount, str) and discount == "auto"
-        if auto:
-            gamma = 1.0 - 1.0 / family.trial_length if family.trial_length > 1 else 0.5
-        else:
-            gamma = _check_discount(discount)
-        super().__init__(family, discount="auto" if auto else gamma)
-        self.discount = gamma
-        if isinstance(family, DependentBernoulliBandit):  # arm 1 pays 1 - p ~ Beta(beta, alpha)
-            priors = [(family.alpha, family.beta), (family.beta, family.alpha)]
-        else:
-            priors = [(family.alpha, family.beta)] * family.num_actions
-        self._priors = sorted(set(priors))
-        self._prior_of_arm = np.array([self._priors.index(p) for p in priors])
-        self._tables = np.empty((len(self._priors), 0, 0))
-
-    def _ensure_table(self, max_pulls: int) -> None:
-        """Index tables up to ``max_pulls`` pulls per arm, one per distinct prior."""
-        if self._tables.shape[1] > max_pulls:
-            return
-        self._tables = np.stack([gittins_table(a, b, self.discount, max_pulls) for a, b in self._priors])
-
-    def reset(self, num_trials: int, rng: np.random.Generator | None = None, tasks: Arrays | None = None) -> Any:
-        self._ensure_table(self.family.trial_length - 1)  # now, not inside the first act
-        zeros = np.zeros((num_trials, self.num_actions), np.int64)
-        return {"successes": zeros, "failures": zeros.copy()}
-
-    def act(self, obs: Obs, memory: Any) -> tuple[np.ndarray, Any]:
-        action, reward, has_prev = last_transition(obs)
-        rows = np.flatnonzero(has_prev)
-        win = (reward[rows] > 0.5).astype(np.int64)
-        s, f = memory["successes"].copy(), memory["failures"].copy()
-        s[rows, action[rows]] += win
-        f[rows, action[rows]] += 1 - win
-        return self.choose(s, f), {"successes": s, "failures": f}
-
-    def choose(self, successes: np.ndarray, failures: np.ndarray) -> np.ndarray:
-        """The arm of highest Gittins index given per-arm success and failure counts (n, k)."""
-        self._ensure_table(int((successes + failures).max(initial=0)))  # only past trial_length pulls
-        return self._tables[self._prior_of_arm, successes, failures].argmax(axis=1)
-
-    def features(self, memory: Any) -> np.ndarray:
-        return np.concatenate([memory["successes"], memory["failures"]], axis=1).astype(float)

@@ -176,7 +176,7 @@ class TabularMDP(TaskFamily):
         return self.episodes_per_trial * episode
 
     def bayes_reference(self) -> BayesReference | None:
-        from metarl_bench.envs.tabular_mdp import reference as mdp_reference  # the policies load on first use
+        from metarl_bench.envs.tabular_mdp import reference as mdp_reference  # loads on first use
 
         return mdp_reference.reference(self)
 

@@ -2,11 +2,12 @@
 
 **Lower bound.**  The Bayes-optimal policy plans over beliefs about 500 unknown
 parameters (10 states, 5 actions), out of exact reach.  The family declares
-``"lower-bound:<policy>"``: the policy of ``mdp_policies`` with the highest mean return
-on *training* tasks (the train stream, never the held-out tasks), measured per
-distribution by ``python studies/mdp_tuning.py`` and kept in :data:`BEST_POLICY`.
-Families outside that table (other parameters) play PSRL, the one candidate without a
-tuned constant.
+``"lower-bound:<policy>"``: the tabular-MDP agent (``metarl_bench.baselines.mdp_agents``)
+with the highest mean return on *training* tasks (the train stream, never the held-out
+tasks), measured per distribution by ``python studies/mdp_tuning.py`` and kept in
+:data:`BEST_POLICY`.  Families outside that table (other parameters) play PSRL, the one
+candidate without a tuned constant.  A family imports no agent: the policy is named by its
+registered agent name and built through the registry (``make_agent``) when asked for.
 
 **Upper bound, better than the oracle** (an information relaxation, Brown, Smith & Sun
 2010).  For any policy and any MDP ``M``, the return of an episode is
@@ -35,8 +36,8 @@ import functools
 import numpy as np
 
 from metarl_bench.core.family import LOWER_BOUND, Arrays, BayesReference, TaskFamily
+from metarl_bench.core.registry import make_agent
 from metarl_bench.envs.tabular_mdp.family import TabularMDP
-from metarl_bench.envs.tabular_mdp.policies import AGENTS, PSRLAgent
 
 MAX_EXACT_STATES = 12
 UPPER_BOUND_TASKS = 20_000  # Monte Carlo sample of the prior for the oracle term of the scalar bound
@@ -48,22 +49,24 @@ CHUNK = 500
 # studies/mdp_tuning.py (beb-tuned led by 1-14 return units up to n = 75; at n = 100 PSRL
 # led beb-tuned by 7, 1937.6 against 1930.5).
 BEST_POLICY: dict[int, str] = {10: "beb-tuned", 25: "beb-tuned", 50: "beb-tuned", 75: "beb-tuned", 100: "psrl"}
+UNTUNED_POLICY = "psrl"  # every other distribution: PSRL, which reads no tuned constant
 
 
 def best_policy(family: TaskFamily) -> str:
-    """Name of the policy the family declares as its lower bound (see module doc)."""
+    """Registered agent name of the policy the family declares as its lower bound (see module doc)."""
     if family.params == TabularMDP(episodes=family.episodes_per_trial).params:
-        return BEST_POLICY.get(family.episodes_per_trial, PSRLAgent.name)
-    return PSRLAgent.name
+        return BEST_POLICY.get(family.episodes_per_trial, UNTUNED_POLICY)
+    return UNTUNED_POLICY
 
 
 def reference(family: TabularMDP) -> BayesReference:
     """The tabular-MDP families' ``bayes_reference``: the best measured policy, named as a
-    lower bound, with the first-walk relaxation as its upper bound."""
+    lower bound, with the first-walk relaxation as its upper bound.  The policy is the agent of
+    that name, looked up in the registry each time it is built."""
     name = best_policy(family)
     return BayesReference(
         f"{LOWER_BOUND}:{name}",
-        functools.partial(AGENTS[name], family),
+        functools.partial(make_agent, name, family),
         upper_bound=functools.partial(prior_upper_bound, family),
     )
 

@@ -7,10 +7,11 @@ that pull arm a for the n-th time see the same reward, whatever they did before.
 costs no memory (the table is never stored).  The mixing function is SplitMix64's
 finaliser (Steele, Lea & Flood 2014), applied with numpy's wrapping uint64 arithmetic.
 
-The functions here are the reference definition of every noisy reward in the suite; the
-torch twin (``metarl_bench.accel.torch_noise``) reproduces them bit for bit.  They work in
-place on one scratch array where they can: a batched step calls them once per step, and
-every temporary array is a pass over memory.
+The functions here are the one definition of every noisy reward in the suite, written over
+a small object of uint64 operations (:class:`NumpyBits`); ``metarl_bench.accel.torch_noise``
+runs the same functions with torch's operations, bit for bit.  They work in place on one
+scratch array where they can: a batched step calls them once per step, and every
+temporary array is a pass over memory.
 """
 
 from __future__ import annotations
@@ -43,24 +44,60 @@ def _as_u64(x: np.ndarray) -> np.ndarray:
     return x.astype(np.uint64)
 
 
-def _mix_(z: np.ndarray, tmp: np.ndarray) -> np.ndarray:
+class NumpyBits:
+    """The uint64 arithmetic the noise is written in, on numpy arrays.
+
+    Every function below takes one of these as ``ops`` (numpy by default), so the noise is
+    written once: ``metarl_bench.accel.torch_noise`` gives the same operations on torch
+    tensors.  ``golden``, ``m1``, ``m2``, ``arm``, ``one``: the constants as the arrays
+    multiply and add them; ``s11``..``s31``: shift counts; ``shr(z, s, out)``: logical right
+    shift into ``out``; ``u64``: integers as the 64-bit type (no copy where they are);
+    ``float64``: a new float64 copy; ``as_float64``: float64 (no copy where it is);
+    ``to_bits``: whole floats as the 64-bit type; ``full(z, shape)``: ``z`` broadcast to a new
+    array; ``xp``: the namespace with ``nan_to_num``, ``floor``, ``clip``, ``broadcast_shapes``.
+    """
+
+    xp = np
+    golden, m1, m2, arm, one = _GOLDEN, _M1, _M2, _ARM, np.uint64(1)
+    s11, s27, s30, s31 = _S11, _S27, _S30, _S31
+    shr = np.right_shift
+    empty_like = staticmethod(np.empty_like)
+    u64 = staticmethod(_as_u64)
+
+    @staticmethod
+    def float64(x: np.ndarray) -> np.ndarray:
+        return x.astype(np.float64)
+
+    @staticmethod
+    def as_float64(x: np.ndarray) -> np.ndarray:
+        return np.asarray(x, np.float64)
+
+    @staticmethod
+    def to_bits(x: np.ndarray) -> np.ndarray:
+        return x.astype(np.uint64)
+
+    @staticmethod
+    def full(z: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+        return np.broadcast_to(z, shape).copy()
+
+
+NUMPY = NumpyBits()
+
+
+def _mix_(z: np.ndarray, tmp: np.ndarray, ops: NumpyBits) -> np.ndarray:
     """SplitMix64's finaliser on ``z`` in place (``tmp``: scratch of the same shape)."""
-    np.right_shift(z, _S30, out=tmp)
-    z ^= tmp
-    z *= _M1
-    np.right_shift(z, _S27, out=tmp)
-    z ^= tmp
-    z *= _M2
-    np.right_shift(z, _S31, out=tmp)
-    z ^= tmp
+    z ^= ops.shr(z, ops.s30, tmp)
+    z *= ops.m1
+    z ^= ops.shr(z, ops.s27, tmp)
+    z *= ops.m2
+    z ^= ops.shr(z, ops.s31, tmp)
     return z
 
 
-def mixed_bits_(z: np.ndarray) -> np.ndarray:
+def mixed_bits_(z: np.ndarray, ops: NumpyBits = NUMPY) -> np.ndarray:
     """The 53 noise bits of counters ``z`` (uint64), computed in place in ``z`` and returned."""
-    _mix_(z, np.empty_like(z))
-    z >>= _S11  # top 53 bits
-    return z
+    _mix_(z, ops.empty_like(z), ops)
+    return ops.shr(z, ops.s11, z)  # top 53 bits
 
 
 def counter_start(keys: np.ndarray, pulls: np.ndarray) -> np.ndarray:
@@ -84,37 +121,39 @@ ARM_OFFSET = _ARM  # what one arm index adds to a counter (compiled kernels rebu
 UNIFORM_SCALE = _INV_2_53  # bits b give the uniform (b + 0.5) * UNIFORM_SCALE
 
 
-def counter_bits_next(keys: np.ndarray, arms: np.ndarray, next_counts: np.ndarray) -> np.ndarray:
+def counter_bits_next(
+    keys: np.ndarray, arms: np.ndarray, next_counts: np.ndarray, ops: NumpyBits = NUMPY
+) -> np.ndarray:
     """The 53-bit integers behind :func:`counter_uniform`, from the counts *after* the pull.
 
     ``next_counts`` is n + 1 for the n-th pull (0-based).  Returns uint64.
     """
-    keys, arms, nxt = _as_u64(keys), _as_u64(arms), _as_u64(next_counts)
-    z = np.multiply(nxt, _GOLDEN)
+    keys, arms, nxt = ops.u64(keys), ops.u64(arms), ops.u64(next_counts)
+    z = nxt * ops.golden
     if not z.shape == keys.shape == arms.shape:  # broadcast inputs (a table): in place needs the full shape
-        z = np.broadcast_to(z, np.broadcast_shapes(keys.shape, arms.shape, nxt.shape)).copy()
+        z = ops.full(z, ops.xp.broadcast_shapes(keys.shape, arms.shape, nxt.shape))
     z += keys
-    z += np.multiply(arms, _ARM)
-    return mixed_bits_(z)
+    z += arms * ops.arm
+    return mixed_bits_(z, ops)
 
 
-def counter_bits(keys: np.ndarray, arms: np.ndarray, counts: np.ndarray) -> np.ndarray:
+def counter_bits(keys: np.ndarray, arms: np.ndarray, counts: np.ndarray, ops: NumpyBits = NUMPY) -> np.ndarray:
     """The 53-bit integers behind :func:`counter_uniform` (uint64, in [0, 2**53))."""
-    return counter_bits_next(keys, arms, _as_u64(counts) + np.uint64(1))
+    return counter_bits_next(keys, arms, ops.u64(counts) + ops.one, ops)
 
 
-def bits_to_uniform(bits: np.ndarray) -> np.ndarray:
+def bits_to_uniform(bits: np.ndarray, ops: NumpyBits = NUMPY) -> np.ndarray:
     """The uniforms of :func:`counter_bits`: (bits + 0.5) / 2**53 in float64 (bits may be whole floats)."""
-    u = bits.astype(np.float64)
+    u = ops.float64(bits)
     u += 0.5
     u *= _INV_2_53
     return u
 
 
-def counter_uniform(keys: np.ndarray, arms: np.ndarray, counts: np.ndarray) -> np.ndarray:
+def counter_uniform(keys: np.ndarray, arms: np.ndarray, counts: np.ndarray, ops: NumpyBits = NUMPY) -> np.ndarray:
     """Uniform(0, 1] numbers, one per (key, arm, count) triple; never 0, and 1 only for the
     largest of the 2**53 bit patterns (the float sum rounds it up)."""
-    return bits_to_uniform(counter_bits(keys, arms, counts))
+    return bits_to_uniform(counter_bits(keys, arms, counts, ops), ops)
 
 
 def counter_normal(keys: np.ndarray, arms: np.ndarray, counts: np.ndarray) -> np.ndarray:
@@ -122,7 +161,7 @@ def counter_normal(keys: np.ndarray, arms: np.ndarray, counts: np.ndarray) -> np
     return ndtri(counter_uniform(keys, arms, counts))
 
 
-def uniform_thresholds(p: np.ndarray) -> np.ndarray:
+def uniform_thresholds(p: np.ndarray, ops: NumpyBits = NUMPY) -> np.ndarray:
     """Integers T with ``counter_uniform(...) < p`` exactly when ``counter_bits(...) < T``.
 
     A Bernoulli(p) draw then compares integers and skips the conversion to floats.  The
@@ -131,11 +170,11 @@ def uniform_thresholds(p: np.ndarray) -> np.ndarray:
     from evaluating that very map at F - 1 and F.  Exact for every p, NaN (never below)
     and values outside [0, 1] included.  Returns uint64, p's shape.
     """
-    p = np.asarray(p, np.float64)
-    q = np.nan_to_num(p, nan=-1.0, posinf=2.0, neginf=-1.0)
+    p, xp = ops.as_float64(p), ops.xp
+    q = xp.nan_to_num(p, nan=-1.0, posinf=2.0, neginf=-1.0)
     q *= float(2**BITS)
-    f = np.clip(np.floor(q), 0.0, float(2**BITS))  # whole numbers, exact in float64
+    f = xp.clip(xp.floor(q), 0.0, float(2**BITS))  # whole numbers, exact in float64
     lo = f - 1.0
-    below_lo = (lo >= 0.0) & (bits_to_uniform(lo) < p)
-    below_f = (f < float(2**BITS)) & (bits_to_uniform(f) < p)
-    return np.maximum(lo, 0.0).astype(np.uint64) + below_lo + below_f
+    below_lo = (lo >= 0.0) & (bits_to_uniform(lo, ops) < p)
+    below_f = (f < float(2**BITS)) & (bits_to_uniform(f, ops) < p)
+    return ops.to_bits(xp.clip(lo, 0.0, None)) + below_lo + below_f

@@ -294,3 +294,30 @@ def resolve_agents(expr: str) -> list[str]:
     if not names:
         raise ValueError("no agent named")
     return list(dict.fromkeys(names))
+
+
+# ============================================================================ references
+def reference_kind(agent: str) -> str | None:
+    """Which reference an agent *is* (``bayes``, ``oracle``, ``random``), or None for a contestant:
+    the one rule the leaderboard's "best", the aggregates, the plots and the report follow.
+
+    Told by the registered class, never by name: the Bayes reference declares ``is_reference``,
+    the oracle ``privileged``, and random play is the core's own ``RandomAgent``."""
+    from metarl_bench.core.agent import RandomAgent  # core.agent loads the registry's users
+
+    try:
+        factory = get_agent_factory(agent)
+    except (UnknownNameError, ImportError):
+        return None
+    if getattr(factory, "is_reference", False):
+        return "bayes"
+    if getattr(factory, "privileged", False):
+        return "oracle"
+    if factory is RandomAgent or agent == RandomAgent.name:
+        return "random"
+    return None
+
+
+def reference_agents(agents: Iterable[str]) -> set[str]:
+    """The agents among ``agents`` that are references (Bayes, oracle, random), not contestants."""
+    return {a for a in set(agents) if reference_kind(a) is not None}

@@ -33,7 +33,9 @@ from metarl_bench.core.family import NO_REFERENCE, TaskFamily
 from metarl_bench.core.registry import get_spec
 from metarl_bench.core.seeding import eval_agent_rng, eval_noise_rng, eval_task_rng
 from metarl_bench.core.trial import TrialEnv
+from metarl_bench.evaluation.score import paired_score
 from metarl_bench.evaluation.stats import bootstrap_ci, mean
+from metarl_bench.records.row import Metrics
 
 DEFAULT_EVAL_TASKS = 1000
 DEFAULT_SEEDS = (0, 1, 2)
@@ -101,7 +103,7 @@ class Evaluation:
 
     env: str
     agent: str
-    metrics: dict[str, Any]
+    metrics: Metrics  # the row's metric columns, by name: ``metrics["score"]``
     step_curve: dict[str, np.ndarray] = field(default_factory=dict)
     episode_curve: dict[str, np.ndarray] = field(default_factory=dict)
 
@@ -212,12 +214,6 @@ def _gap(bayes: np.ndarray, rand: np.ndarray, axis: int = -1) -> np.ndarray:
     return (bayes - rand).mean(axis=axis)
 
 
-def _score(agent: np.ndarray, rand: np.ndarray, bayes: np.ndarray, axis: int = -1) -> np.ndarray:
-    """score = 100 (return - random) / (bayes - random), the one definition (ARCHITECTURE.md)."""
-    r, lo, hi = agent.mean(axis=axis), rand.mean(axis=axis), bayes.mean(axis=axis)
-    return 100.0 * (r - lo) / (hi - lo)
-
-
 def score_note(family: TaskFamily, refs: References) -> str:
     """Why the score is left empty ('' when it is defined)."""
     if refs.bayes is None:
@@ -263,6 +259,22 @@ def _adapt(roll: Rollout, refs: References, family: TaskFamily) -> float:
     return adaptation_point(curve, refs.random_curve, refs.oracle_curve, window=max(1, family.horizon // 20))
 
 
+def _finite_or_none(value: float) -> float | None:
+    return None if np.isnan(value) else float(value)
+
+
+def _refuse_nan(roll: Rollout, agent: Agent, name: str) -> None:
+    """A reward that is NaN or infinite makes every metric meaningless: say where it came from."""
+    bad = ~np.isfinite(roll.rewards)
+    if bad.any():
+        seed, task, step = (int(i[0]) for i in np.nonzero(bad))
+        raise ValueError(
+            f"{name}: the family's step returned a non-finite reward ({roll.rewards[seed, task, step]}) "
+            f"at step {step} of held-out task {task} (evaluation seed index {seed}) while {agent.name!r} played; "
+            "rewards must be finite numbers"
+        )
+
+
 def evaluate(agent: Agent, name: str, settings: EvalSettings = EvalSettings()) -> Evaluation:
     """Evaluate ``agent`` on the held-out tasks of distribution ``name``."""
     family = agent.family
@@ -272,40 +284,42 @@ def evaluate(agent: Agent, name: str, settings: EvalSettings = EvalSettings()) -
     refs = references(name, settings)
     tasks = held_out_tasks(name, family, settings)
     roll = rollout(agent, name, family, tasks, settings)
+    _refuse_nan(roll, agent, name)
     ret = roll.task_returns
     mean_ret = float(ret.mean())
     ret_ci = bootstrap_ci(mean, ret)
     regret_ci = bootstrap_ci(lambda a, o, axis: (o - a).mean(axis=axis), ret, refs.oracle)
     note = score_note(family, refs)
-    nan = float("nan")
-    score, score_ci = nan, (nan, nan)
+    score, score_ci = None, (None, None)
     if not note:
-        score = float(_score(ret, refs.random, refs.bayes))
-        score_ci = bootstrap_ci(_score, ret, refs.random, refs.bayes)
+        score = float(paired_score(ret, refs.random, refs.bayes))
+        score_ci = bootstrap_ci(paired_score, ret, refs.random, refs.bayes)
     has_bayes = refs.bayes_rollout is not None
-    metrics = {
-        "return": mean_ret,
-        "return_ci_low": ret_ci[0],
-        "return_ci_high": ret_ci[1],
-        "score": score,
-        "score_ci_low": score_ci[0],
-        "score_ci_high": score_ci[1],
-        "score_note": note,
-        "oracle_return": float(refs.oracle.mean()),
-        "bayes_return": refs.bayes_value,
-        "bayes_method": refs.bayes_method,
-        "bayes_measured_return": float(refs.bayes.mean()) if has_bayes else nan,
-        "random_return": float(refs.random.mean()),
-        "regret": float(refs.oracle.mean() - mean_ret),
-        "regret_ci_low": regret_ci[0],
-        "regret_ci_high": regret_ci[1],
-        "bayes_gap": refs.bayes_value - mean_ret,
-        "adapt_steps": _adapt(roll, refs, family),
-        "bayes_adapt_steps": _adapt(refs.bayes_rollout, refs, family) if has_bayes else nan,
-        "n_tasks": settings.n_tasks,
-        "seeds": ";".join(str(s) for s in settings.seeds),
-        "eval_wall_s": roll.wall_s,
-    }
+    values = dict(
+        seeds=";".join(str(s) for s in settings.seeds),
+        n_tasks=settings.n_tasks,
+        return_=mean_ret,
+        return_ci_low=ret_ci[0],
+        return_ci_high=ret_ci[1],
+        score=score,
+        score_ci_low=score_ci[0],
+        score_ci_high=score_ci[1],
+        score_note=note,
+        oracle_return=float(refs.oracle.mean()),
+        bayes_return=refs.bayes_value,
+        bayes_method=refs.bayes_method,
+        bayes_measured_return=float(refs.bayes.mean()) if has_bayes else None,
+        random_return=float(refs.random.mean()),
+        regret=float(refs.oracle.mean() - mean_ret),
+        regret_ci_low=regret_ci[0],
+        regret_ci_high=regret_ci[1],
+        bayes_gap=refs.bayes_value - mean_ret,
+        adapt_steps=_adapt(roll, refs, family),
+        bayes_adapt_steps=_adapt(refs.bayes_rollout, refs, family) if has_bayes else None,
+        eval_wall_s=roll.wall_s,
+    )
+    # NaN says "not defined here" (no reference, never adapted, no interval): the row's empty field
+    metrics = Metrics(**{k: _finite_or_none(v) if isinstance(v, float) else v for k, v in values.items()})
     step_curve = {
         "agent": roll.rewards.mean(axis=(0, 1)),
         "random": refs.random_curve,

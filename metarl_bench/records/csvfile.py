@@ -23,7 +23,7 @@ import os
 import stat
 import tempfile
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -41,17 +41,17 @@ class Schema:
 
     what: str  # "leaderboard", "probe": named in messages
     columns: tuple[str, ...]
-    added: Mapping[str, Any] = field(default_factory=dict)  # introduced later: value in older files
-    numeric: frozenset[str] = frozenset()  # empty or a number
+    upgrade: str = ""  # how to bring a file of an older schema up to this one, named when a column lacks
+    numeric: frozenset[str] = frozenset()  # empty or a finite number
     required: frozenset[str] = frozenset()  # never empty
 
 
 def _is_number(text: str) -> bool:
+    """A finite number: NaN and infinity are refused (an empty field says "no value")."""
     try:
-        float(text)
+        return math.isfinite(float(text))
     except ValueError:
         return False
-    return True
 
 
 def _check_record(where: str, record: Mapping[str, Any], schema: Schema) -> None:
@@ -61,10 +61,10 @@ def _check_record(where: str, record: Mapping[str, Any], schema: Schema) -> None
             raise CSVSchemaError(f"{where}: required field {column!r} is empty")
     for column in schema.numeric:
         value = record.get(column)
-        if value is None or isinstance(value, (int, float)) or value == "":
+        if value is None or (isinstance(value, str) and value == ""):
             continue
-        if not _is_number(str(value)):
-            raise CSVSchemaError(f"{where}: {column!r} must be a number or empty, got {str(value)[:40]!r}")
+        if isinstance(value, bool) or not _is_number(str(value)):
+            raise CSVSchemaError(f"{where}: {column!r} must be a finite number or empty, got {str(value)[:40]!r}")
 
 
 def validate_text(path: Path, data: bytes, schema: Schema) -> None:
@@ -80,9 +80,10 @@ def validate_text(path: Path, data: bytes, schema: Schema) -> None:
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     try:
         header = next(reader)
-        missing = [c for c in schema.columns if c not in header and c not in schema.added]
+        missing = [c for c in schema.columns if c not in header]
         if missing:
-            raise CSVSchemaError(f"{path} lacks {schema.what} columns {missing}")
+            hint = f"; {schema.upgrade.format(path=path)}" if schema.upgrade else ""
+            raise CSVSchemaError(f"{path} lacks {schema.what} columns {missing}{hint}")
         if len(set(header)) != len(header):
             raise CSVSchemaError(f"{path} line 1: repeated column names in the header")
         for fields in reader:
@@ -98,8 +99,7 @@ def validate_text(path: Path, data: bytes, schema: Schema) -> None:
 
 def read_csv(path: str | Path, schema: Schema) -> pd.DataFrame:
     """The file as a DataFrame in the schema's column order (empty if absent); CSVSchemaError
-    if any line does not fit.  Columns in ``schema.added`` missing from an older file get
-    their default (and are written on its next append)."""
+    if any line does not fit."""
     path = Path(path)
     if not path.exists():
         return pd.DataFrame(columns=list(schema.columns))
@@ -107,9 +107,6 @@ def read_csv(path: str | Path, schema: Schema) -> pd.DataFrame:
         raise CSVSchemaError(f"{path} is not a file")
     validate_text(path, path.read_bytes(), schema)
     df = pd.read_csv(path, keep_default_na=True)
-    for column, value in schema.added.items():
-        if column not in df.columns:
-            df[column] = value
     columns = list(schema.columns)
     return df[columns + [c for c in df.columns if c not in columns]]
 
@@ -136,20 +133,35 @@ def append_csv(path: str | Path, rows: Iterable[Mapping[str, Any]], schema: Sche
     path.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(path) + ".lock", timeout=120):
         old = read_csv(path, schema)
-        mode = stat.S_IMODE(path.stat().st_mode) if path.exists() else _new_file_mode()
         new = pd.DataFrame(rows, columns=list(schema.columns))
-        df = new if old.empty else pd.concat([old, new], ignore_index=True)
-        for column in schema.numeric:  # validated above: numbers or empty; one dtype, so one format
-            df[column] = pd.to_numeric(df[column].replace("", None))
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".csv", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w", newline="") as f:
-                df.to_csv(f, index=False, float_format="%.6g")
-                f.flush()
-                os.fchmod(f.fileno(), mode)
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        _write_atomically(path, new if old.empty else pd.concat([old, new], ignore_index=True), schema)
     return len(rows)
+
+
+def replace_csv(path: str | Path, df: pd.DataFrame, schema: Schema) -> None:
+    """Replace the file at ``path`` by ``df`` (every line checked first), atomically."""
+    path = Path(path)
+    for i, record in enumerate(df.to_dict("records")):
+        _check_record(f"{path} line {i + 2}", record, schema)
+    with FileLock(str(path) + ".lock", timeout=120):
+        _write_atomically(path, df[list(schema.columns)], schema)
+
+
+def _write_atomically(path: Path, df: pd.DataFrame, schema: Schema) -> None:
+    """Write ``df`` beside ``path`` and rename it over: a writer killed at any moment leaves the
+    old file or the new one, with the old file's permissions."""
+    mode = stat.S_IMODE(path.stat().st_mode) if path.exists() else _new_file_mode()
+    df = df.copy()
+    for column in schema.numeric:  # validated: numbers or empty; one dtype, so one format
+        df[column] = pd.to_numeric(df[column].replace("", None))
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".csv", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", newline="") as f:
+            df.to_csv(f, index=False, float_format="%.6g")
+            f.flush()
+            os.fchmod(f.fileno(), mode)
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -1,5 +1,8 @@
-"""Reporting: the leaderboard row and its CSV, aggregates, plots, the report page, published tables.
+"""Reporting: reading the results a run wrote, and presenting them.
 
-Reads and writes the files under a results folder; never runs the command line.  May import
-``metarl_bench.core`` and ``metarl_bench.evaluation``.
+``leaderboard`` (the rows' CSV: read, append, newest, best), the suite aggregates
+(``aggregate`` and its parts: sets, per-task scores, stratified bootstrap, profile plots),
+``plots``, the static report page (``report`` and its parts), ``crosseval`` and the
+``published`` tables.  Never runs the command line.  May import ``metarl_bench.core``,
+``metarl_bench.evaluation``, ``metarl_bench.records`` and ``metarl_bench.probes``.
 """

@@ -18,35 +18,14 @@ from typing import Any
 
 import pandas as pd
 
-from metarl_bench.records.csvfile import CSVSchemaError, Schema, append_csv, read_csv
+from metarl_bench.core.registry import reference_agents
+from metarl_bench.records.csvfile import CSVSchemaError, append_csv, read_csv
+from metarl_bench.records.row import COLUMNS as ROW_COLUMNS
+from metarl_bench.records.row import ROW_IDENTITY, SCHEMA, LeaderboardRow
 
-# The schema, in order (documented in results/README.md).  Tools may rely on these names.
-COLUMNS = [
-    "agent", "env", "seeds", "n_tasks",
-    "return", "return_ci_low", "return_ci_high",
-    "score", "score_ci_low", "score_ci_high",
-    "oracle_return", "bayes_return", "bayes_method", "bayes_measured_return", "random_return",
-    "regret", "regret_ci_low", "regret_ci_high", "bayes_gap",
-    "adapt_steps", "bayes_adapt_steps",
-    "train_env", "train_steps", "train_wall_s", "checkpoint", "eval_wall_s",
-    "env_spec", "agent_config", "device", "threads", "version", "commit", "command", "timestamp", "run_id",
-    "run_config", "score_note", "train_seed",
-]  # fmt: skip
-NUMERIC = [
-    "n_tasks", "return", "return_ci_low", "return_ci_high", "score", "score_ci_low", "score_ci_high",
-    "oracle_return", "bayes_return", "bayes_measured_return", "random_return",
-    "regret", "regret_ci_low", "regret_ci_high", "bayes_gap", "adapt_steps", "bayes_adapt_steps",
-    "train_steps", "train_wall_s", "eval_wall_s", "threads", "train_seed",
-]  # fmt: skip
-REQUIRED = ["agent", "env", "seeds", "n_tasks", "return", "oracle_return", "random_return", "bayes_method",
-            "regret", "env_spec", "version", "command", "timestamp", "run_id"]  # fmt: skip
-# Columns added after the first release, with the value older files are read with: such a file
-# still reads (and gains the column on its next append) instead of being refused.
-ADDED_COLUMNS = {"run_config": "", "score_note": "", "train_seed": ""}
-SCHEMA = Schema("leaderboard", tuple(COLUMNS), ADDED_COLUMNS, frozenset(NUMERIC), frozenset(REQUIRED))
+# The schema is the typed row (``metarl_bench.records.row``); tools may rely on these names.
+COLUMNS = list(ROW_COLUMNS)
 LEADERBOARD_FILE = "leaderboard.csv"
-# A row's identity for "the newest row": one contestant trained on one distribution, played on one.
-ROW_IDENTITY = ["agent", "train_env", "train_seed", "env"]
 
 LeaderboardError = CSVSchemaError  # a leaderboard file, or rows, that do not fit the schema
 
@@ -56,39 +35,38 @@ def read(path: str | Path) -> pd.DataFrame:
     return read_csv(path, SCHEMA)
 
 
-def append_rows(path: str | Path, rows: Iterable[Mapping[str, Any]]) -> int:
-    """Atomically append ``rows`` (dicts with exactly the schema's keys) to the CSV at ``path``."""
-    return append_csv(path, rows, SCHEMA)
+def append_rows(path: str | Path, rows: Iterable[LeaderboardRow | Mapping[str, Any]]) -> int:
+    """Atomically append ``rows`` to the CSV at ``path``: typed rows, or records with exactly the
+    schema's columns, each checked as a :class:`LeaderboardRow` first (LeaderboardError if one
+    does not fit, and nothing is written)."""
+    records = []
+    for i, row in enumerate(rows):
+        if not isinstance(row, LeaderboardRow):
+            unknown, missing = set(row) - set(COLUMNS), set(COLUMNS) - set(row)
+            if unknown or missing:
+                raise LeaderboardError(
+                    f"row does not fit the leaderboard schema: unknown {sorted(unknown)}, missing {sorted(missing)}"
+                )
+            try:
+                row = LeaderboardRow.from_record(row)
+            except ValueError as exc:
+                raise LeaderboardError(f"new leaderboard row {i + 1}: {exc}") from None
+        records.append(row.record())
+    return append_csv(path, records, SCHEMA)
 
 
 def newest(df: pd.DataFrame) -> pd.DataFrame:
     """The newest row of every (agent, train_env, train_seed, env): what the suite currently says."""
-    key = df[ROW_IDENTITY].astype("string").fillna("")
+    key = df[list(ROW_IDENTITY)].astype("string").fillna("")
     return df.loc[~key.duplicated(keep="last")]
-
-
-def references_of(agents: Iterable[str]) -> set[str]:
-    """The agents that are references, not contestants: told the task (the oracle) or the
-    Bayes reference itself.  Names no longer registered count as contestants."""
-    from metarl_bench.core.registry import UnknownNameError, get_agent_factory
-
-    found = set()
-    for name in set(agents):
-        try:
-            factory = get_agent_factory(name)
-        except (UnknownNameError, ImportError):
-            continue
-        if getattr(factory, "privileged", False) or getattr(factory, "is_reference", False):
-            found.add(name)
-    return found
 
 
 def best_per_env(df: pd.DataFrame, include_references: bool = False) -> pd.DataFrame:
     """The newest row with the highest score for every distribution; the references (oracle,
-    bayes) take part only when asked."""
+    Bayes, random play: ``core.registry.reference_kind``) take part only when asked."""
     latest = newest(df)
     if not include_references:
-        latest = latest[~latest.agent.isin(references_of(latest.agent))]
+        latest = latest[~latest.agent.isin(reference_agents(latest.agent))]
     latest = latest[latest.score.notna()]
     return latest.loc[latest.groupby("env", sort=False)["score"].idxmax()]
 

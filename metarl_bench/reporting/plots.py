@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from metarl_bench.core.registry import reference_kind
 from metarl_bench.evaluation.evaluate import Evaluation
 
 # Okabe & Ito (2008), without black (kept for the references) and yellow (unreadable on white).
@@ -33,32 +34,6 @@ REFERENCE_STYLES = [
     ("oracle", "oracle: knows the task (reference)", "#000000", (0, (1, 1.5)), 1.3),
     ("random", "random play (reference)", "#7F7F7F", (0, (4, 1.5, 1, 1.5)), 1.3),
 ]
-
-
-def reference_kind(agent: str) -> str | None:
-    """Which reference line an agent *is* (``bayes``, ``oracle``, ``random``), or None for a contestant.
-
-    Told by the registered class, never by name: the Bayes reference declares ``is_reference``,
-    the oracle ``privileged``, and random play is the core's own ``RandomAgent``."""
-    from metarl_bench.core.agent import RandomAgent
-    from metarl_bench.core.registry import UnknownNameError, get_agent_factory
-
-    try:
-        factory = get_agent_factory(agent)
-    except (UnknownNameError, ImportError):
-        return None
-    if getattr(factory, "is_reference", False):
-        return "bayes"
-    if getattr(factory, "privileged", False):
-        return "oracle"
-    if factory is RandomAgent or agent == RandomAgent.name:
-        return "random"
-    return None
-
-
-def reference_agents(agents: Iterable[str]) -> set[str]:
-    """The agents among ``agents`` that are references (Bayes, oracle, random), not contestants."""
-    return {a for a in set(agents) if reference_kind(a) is not None}
 
 
 def agent_styles(agents: Iterable[str], universe: Iterable[str] = ()) -> dict[str, dict[str, object]]:
@@ -117,9 +92,28 @@ def _draw(ax, files: list[Path], x: str, value: str, smooth: bool, universe: Ite
             ax.plot(*refs[kind], color=colour, ls=dashes, lw=width, label=label)
 
 
-def _legend(ax) -> None:
+def pyplot():
+    """matplotlib's pyplot on the Agg backend: figures go to files only."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def legend_beside(ax) -> None:
     # beside the axes, not on them: the curves of good agents crowd the top of the plot
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0, frameon=False)
+
+
+def save_png(fig, path: Path, dpi: int = 90) -> Path:
+    """Lay ``fig`` out, write it to ``path`` (its folder made if need be) and close it."""
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=dpi)
+    pyplot().close(fig)
+    return path
 
 
 def _curve_files(env: str, folder: Path, episodes: bool) -> list[Path]:
@@ -134,30 +128,9 @@ def plot_env(
     """``<env>.png`` in ``out_dir`` (default: ``folder``): every agent's reward per step
     (running mean) with the references; also ``<env>__episodes.png`` where trials hold several
     episodes.  ``universe``: the agents colours are assigned over (default: every curve in ``folder``)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    folder = Path(folder)
-    out_dir = Path(out_dir) if out_dir is not None else folder
-    files = _curve_files(env, folder, episodes=False)
-    if not files:
-        return None
-    window = max(1, len(pd.read_csv(files[0])) // 25)
-    fig, ax = plt.subplots(figsize=(8.6, 4))
-    universe = curve_agents(folder) if universe is None else list(universe)
-    _draw(ax, files, "step", "reward", smooth=True, universe=universe)
-    ax.set_xlabel("step of the trial")
-    ax.set_ylabel(f"mean reward per step (running mean, {window})")
-    ax.set_title(env)
-    _legend(ax)
-    fig.tight_layout()
-    out_dir.mkdir(parents=True, exist_ok=True)
-    out = out_dir / f"{env}.png"
-    fig.savefig(out, dpi=90)
-    plt.close(fig)
-    plot_episodes(env, folder, out_dir, universe)
+    out = _plot_curves(env, folder, out_dir, universe, episodes=False)
+    if out is not None:
+        plot_episodes(env, folder, out_dir, universe)
     return out
 
 
@@ -166,30 +139,34 @@ def plot_episodes(
 ) -> Path | None:
     """``<env>__episodes.png`` in ``out_dir`` (default: ``folder``): mean return per inner episode
     of every agent, with the references."""
-    import matplotlib
+    return _plot_curves(env, folder, out_dir, universe, episodes=True)
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
+def _plot_curves(
+    env: str, folder: str | Path, out_dir: str | Path | None, universe: Iterable[str] | None, episodes: bool
+) -> Path | None:
+    """One distribution's figure: reward per step (running mean), or return per inner episode."""
     folder = Path(folder)
     out_dir = Path(out_dir) if out_dir is not None else folder
-    files = _curve_files(env, folder, episodes=True)
+    files = _curve_files(env, folder, episodes)
     if not files:
         return None
-    fig, ax = plt.subplots(figsize=(8.6, 4))
+    fig, ax = pyplot().subplots(figsize=(8.6, 4))
     universe = curve_agents(folder) if universe is None else list(universe)
-    _draw(ax, files, "episode", "return", smooth=False, universe=universe)
-    for line in ax.get_lines():
-        line.set_marker("o")
-        line.set_markersize(3)
-    ax.set_xlabel("inner episode of the trial")
-    ax.set_ylabel("mean return per episode")
-    ax.set_xticks(pd.read_csv(files[0])["episode"])
-    ax.set_title(f"{env}: adaptation across episodes")
-    _legend(ax)
-    fig.tight_layout()
-    out_dir.mkdir(parents=True, exist_ok=True)
-    out = out_dir / f"{env}__episodes.png"
-    fig.savefig(out, dpi=90)
-    plt.close(fig)
-    return out
+    if episodes:
+        _draw(ax, files, "episode", "return", smooth=False, universe=universe)
+        for line in ax.get_lines():
+            line.set_marker("o")
+            line.set_markersize(3)
+        ax.set_xlabel("inner episode of the trial")
+        ax.set_ylabel("mean return per episode")
+        ax.set_xticks(pd.read_csv(files[0])["episode"])
+        ax.set_title(f"{env}: adaptation across episodes")
+    else:
+        _draw(ax, files, "step", "reward", smooth=True, universe=universe)
+        window = max(1, len(pd.read_csv(files[0])) // 25)  # as _draw smooths
+        ax.set_xlabel("step of the trial")
+        ax.set_ylabel(f"mean reward per step (running mean, {window})")
+        ax.set_title(env)
+    legend_beside(ax)
+    return save_png(fig, out_dir / (f"{env}__episodes.png" if episodes else f"{env}.png"))

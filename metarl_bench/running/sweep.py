@@ -20,9 +20,7 @@ failed.  Either way the sweep goes on with the other runs.
 
 Resume: a run is already done when the leaderboard holds a row with its key (``RunSpec.key``,
 ``row_key``): agent, env, seeds, n_tasks, env_spec (the distribution's parameters) and
-run_config (the training options, for agents that learn).  Rows written before ``run_config`` existed
-match for agents that do not learn (their row's train_env is empty) and never for ones
-that do: rerunning is safe, skipping a run that was never made is not.
+run_config (the training options, for agents that learn; ``{}`` for the others).
 """
 
 from __future__ import annotations
@@ -34,16 +32,15 @@ import sys
 import time
 import traceback
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-import pandas as pd
 from tqdm import tqdm
 
 from metarl_bench.core.agent import UnsupportedFamilyError
-from metarl_bench.core.learner import TrainOptions, train_or_load
+from metarl_bench.core.learner import TrainOptions, file_sha256, train_or_load
 from metarl_bench.core.registry import (
     FamilySpec,
     UnknownNameError,
@@ -55,7 +52,7 @@ from metarl_bench.core.registry import (
 )
 from metarl_bench.evaluation.evaluate import EvalSettings, Evaluation, evaluate
 from metarl_bench.records.provenance import provenance
-from metarl_bench.records.row import env_spec_json
+from metarl_bench.records.row import LeaderboardRow, Provenance, Training, env_spec_json
 from metarl_bench.reporting import leaderboard, plots
 
 OK, SKIPPED, FAILED = "ok", "skipped", "failed"
@@ -110,7 +107,7 @@ class RunResult:
 
     spec: RunSpec
     status: str
-    row: dict[str, Any] | None = None
+    row: LeaderboardRow | None = None
     evaluation: Evaluation | None = None
     error: str = ""
     detail: str = ""  # the traceback, when there is one
@@ -130,7 +127,7 @@ def plan_runs(
 
 
 # ============================================================================ doing one run
-def evaluate_run(spec: RunSpec) -> tuple[dict[str, Any], Evaluation]:
+def evaluate_run(spec: RunSpec) -> tuple[LeaderboardRow, Evaluation]:
     """Build, (meta-train or load), and evaluate one agent on one distribution: its row."""
     o = spec.options
     family = get_spec(spec.env).make()
@@ -139,34 +136,36 @@ def evaluate_run(spec: RunSpec) -> tuple[dict[str, Any], Evaluation]:
         import torch
 
         torch.set_num_threads(o.threads)
-    train_env = o.train_env or spec.env
-    train = {"train_steps": 0, "train_wall_s": 0.0, "checkpoint": ""}
     if agent.learns:
         start = time.perf_counter()
         train_env, stats = train_or_load(agent, spec.env, o)
-        train = {
-            "train_steps": stats.get("train_steps", 0),
-            "train_wall_s": stats.get("train_wall_s", time.perf_counter() - start),
-            "checkpoint": stats.get("checkpoint", ""),
-        }
-        if o.save_checkpoint and not train["checkpoint"]:
+        checkpoint, sha256 = stats.get("checkpoint", ""), stats.get("checkpoint_sha256", "")
+        if o.save_checkpoint and not checkpoint:
             path = agent.save(agent.checkpoint_path(train_env, o.train_seed))
-            train["checkpoint"] = path.name
+            checkpoint, sha256 = path.name, file_sha256(path)
+        training = Training(
+            train_env=train_env,
+            train_seed=o.train_seed,
+            train_steps=stats.get("train_steps", 0),
+            train_wall_s=stats.get("train_wall_s", time.perf_counter() - start),
+            checkpoint=checkpoint,
+            checkpoint_sha256=sha256,
+            agent_config=json.dumps(agent.config, sort_keys=True, default=str),
+            run_config=spec.run_config,
+        )
+    else:  # agents that do not learn: every training field empty
+        training = Training(agent_config=json.dumps(agent.config, sort_keys=True, default=str), run_config="{}")
     evaluation = evaluate(agent, spec.env, spec.settings)
-    row = {
-        "agent": spec.agent,
-        "env": spec.env,
-        **evaluation.metrics,
-        "train_env": train_env if agent.learns else "",
-        "train_seed": o.train_seed if agent.learns else "",
-        **train,
-        "env_spec": env_spec_json(spec.env, agent.family.params),
-        "agent_config": json.dumps(agent.config, sort_keys=True, default=str),
-        # the device the agent actually ran on, as the agent reports it
-        **provenance(threads=o.threads, device=str(getattr(agent, "device", o.device)) if agent.learns else None),
-        "run_id": uuid.uuid4().hex,
-        "run_config": spec.run_config,
-    }
+    # the device the agent actually ran on, as the agent reports it
+    device = str(getattr(agent, "device", o.device)) if agent.learns else None
+    row = LeaderboardRow(
+        agent=spec.agent,
+        env=spec.env,
+        env_spec=env_spec_json(spec.env, agent.family.params),
+        metrics=evaluation.metrics,
+        training=training,
+        provenance=Provenance(**provenance(threads=o.threads, device=device), run_id=uuid.uuid4().hex),
+    )
     return row, evaluation
 
 
@@ -346,39 +345,23 @@ _REMOTE: dict[Any, Any] = {}
 
 # ============================================================================ resume
 def _norm_seeds(value: Any) -> str:
-    try:
-        return ";".join(str(int(float(s))) for s in str(value).split(";"))
-    except ValueError:
-        return str(value)
+    return ";".join(str(int(float(s))) for s in str(value).split(";"))
 
 
 def _norm_json(value: Any) -> str:
-    if not isinstance(value, str) or not value:
-        return ""
-    try:
-        return json.dumps(json.loads(value), sort_keys=True)
-    except ValueError:
-        return value
+    return json.dumps(json.loads(value), sort_keys=True)
 
 
-def row_key(row: pd.Series | dict[str, Any]) -> tuple[str, str, str, int, str, str] | None:
-    """The run key of a leaderboard row (as ``RunSpec.key``), or None if the row cannot have one."""
-    try:
-        n_tasks = int(row["n_tasks"])
-    except (TypeError, ValueError):
-        return None
-    run_config = _norm_json(row["run_config"])
-    train_env = row["train_env"]
-    if not run_config and (not isinstance(train_env, str) or not train_env):
-        run_config = "{}"  # a row from before run_config, by an agent that does not learn
-    return (str(row["agent"]), str(row["env"]), _norm_seeds(row["seeds"]), n_tasks,
-            _norm_json(row["env_spec"]), run_config)  # fmt: skip
+def row_key(row: Mapping[str, Any]) -> tuple[str, str, str, int, str, str]:
+    """The run key of a leaderboard row (as ``RunSpec.key``); the schema guarantees every part."""
+    return (str(row["agent"]), str(row["env"]), _norm_seeds(row["seeds"]), int(row["n_tasks"]),
+            _norm_json(row["env_spec"]), _norm_json(row["run_config"]))  # fmt: skip
 
 
 def completed_keys(path: str | Path) -> set[tuple]:
     """Keys of the runs the leaderboard at ``path`` holds; LeaderboardError if it is not one."""
     df = leaderboard.read(path)
-    return {k for k in (row_key(r) for _, r in df.iterrows()) if k is not None}
+    return {row_key(r) for _, r in df.iterrows()}
 
 
 def missing_runs(specs: Sequence[RunSpec], path: str | Path) -> list[RunSpec]:
@@ -389,7 +372,7 @@ def missing_runs(specs: Sequence[RunSpec], path: str | Path) -> list[RunSpec]:
 # ============================================================================ the driver
 @dataclass
 class SweepReport:
-    rows: list[dict[str, Any]] = field(default_factory=list)
+    rows: list[LeaderboardRow] = field(default_factory=list)
     failed: list[RunResult] = field(default_factory=list)
     skipped: list[RunResult] = field(default_factory=list)
 
@@ -412,7 +395,7 @@ def run_sweep(
     """Run ``specs`` on ``backend``; append each complete row to ``results`` (None: write nothing)."""
     report = SweepReport()
     order = {s.key: i for i, s in enumerate(specs)}
-    done: list[tuple[int, dict[str, Any]]] = []
+    done: list[tuple[int, LeaderboardRow]] = []
     folder = None if results is None else Path(results)
     bar = tqdm(total=len(specs), desc="runs", leave=False, disable=not progress or len(specs) < 2)
     for result in backend.run(specs):
@@ -422,7 +405,7 @@ def run_sweep(
             report.skipped.append(result)
             continue
         if result.status == OK:
-            row = {**result.row, "command": command}  # the driver's command; a worker's argv is Ray's
+            row = result.row.with_command(command)  # the driver's command; a worker's argv is Ray's
             try:
                 if folder is not None:  # one append per run: a later failure loses nothing already done
                     leaderboard.append_rows(folder / leaderboard.LEADERBOARD_FILE, [row])
