@@ -2,7 +2,8 @@
 
 * Bernoulli bandits (independent and dependent arms) advance and hash the noise counters
   on the device (``metarl_bench.accel.torch_noise``) and compare the bits with the integer
-  thresholds of p, as the numpy step does: integers only.
+  thresholds of p (``uniform_thresholds``, the numpy definition run on torch), as the numpy
+  step does: integers only.
 * The Gaussian bandit needs the normal quantile of its uniforms, and torch's ``log``,
   ``sqrt`` and ``special.ndtri`` do not round like scipy and the host's libm (they differ
   in the last bit for some inputs), so its twin takes the reward table from the numpy
@@ -19,23 +20,19 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from metarl_bench.accel.torch_noise import COUNTER_STEP, bits_to_uniform, counters_to_torch, keys_to_torch, mixed_bits_
+from metarl_bench.accel.torch_noise import (
+    COUNTER_STEP,
+    counters_to_torch,
+    keys_to_torch,
+    mixed_bits_,
+    uniform_thresholds,
+)
 from metarl_bench.accel.torch_trial import Tensors, TorchDynamics, mirrored_twin
 from metarl_bench.core.family import Arrays
 from metarl_bench.core.noise import counter_normal, counter_start
 from metarl_bench.envs.bandits.family import BernoulliBandit, GaussianBandit, _BanditBase
 
 MAX_TABLE_BYTES = 2**31  # the Gaussian reward table; a larger one is refused (play such batches in numpy)
-
-
-def uniform_thresholds(p: torch.Tensor) -> torch.Tensor:
-    """:func:`metarl_bench.core.noise.uniform_thresholds` on the device (int64), the same operations."""
-    q = torch.nan_to_num(p, nan=-1.0, posinf=2.0, neginf=-1.0) * float(2**53)
-    f = torch.clamp(torch.floor(q), 0.0, float(2**53))
-    lo = f - 1.0
-    below_lo = (lo >= 0.0) & (bits_to_uniform(lo) < p)
-    below_f = (f < float(2**53)) & (bits_to_uniform(f) < p)
-    return torch.clamp(lo, min=0.0).to(torch.int64) + below_lo + below_f
 
 
 class _BanditTwin(TorchDynamics):

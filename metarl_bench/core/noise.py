@@ -8,13 +8,17 @@ costs no memory (the table is never stored).  The mixing function is SplitMix64'
 finaliser (Steele, Lea & Flood 2014), applied with numpy's wrapping uint64 arithmetic.
 
 The functions here are the one definition of every noisy reward in the suite, written over
-a small object of uint64 operations (:class:`NumpyBits`); ``metarl_bench.accel.torch_noise``
+a small object of uint64 operations (:class:`BitOps`); ``metarl_bench.accel.torch_noise``
 runs the same functions with torch's operations, bit for bit.  They work in place on one
 scratch array where they can: a batched step calls them once per step, and every
 temporary array is a pass over memory.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from scipy.special import ndtri
@@ -44,47 +48,58 @@ def _as_u64(x: np.ndarray) -> np.ndarray:
     return x.astype(np.uint64)
 
 
-class NumpyBits:
-    """The uint64 arithmetic the noise is written in, on numpy arrays.
+@dataclass(frozen=True)
+class BitOps:
+    """The uint64 arithmetic the noise is written in, for one array library.
 
-    Every function below takes one of these as ``ops`` (numpy by default), so the noise is
-    written once: ``metarl_bench.accel.torch_noise`` gives the same operations on torch
-    tensors.  ``golden``, ``m1``, ``m2``, ``arm``, ``one``: the constants as the arrays
-    multiply and add them; ``s11``..``s31``: shift counts; ``shr(z, s, out)``: logical right
-    shift into ``out``; ``u64``: integers as the 64-bit type (no copy where they are);
-    ``float64``: a new float64 copy; ``as_float64``: float64 (no copy where it is);
-    ``to_bits``: whole floats as the 64-bit type; ``full(z, shape)``: ``z`` broadcast to a new
-    array; ``xp``: the namespace with ``nan_to_num``, ``floor``, ``clip``, ``broadcast_shapes``.
+    Every function below takes one of these as ``ops`` (:data:`NUMPY` by default), so the
+    noise is written once: ``metarl_bench.accel.torch_noise.TORCH`` runs the same functions
+    on torch tensors.  Plain fields, not methods: the step reads them several times per call.
     """
 
-    xp = np
-    golden, m1, m2, arm, one = _GOLDEN, _M1, _M2, _ARM, np.uint64(1)
-    s11, s27, s30, s31 = _S11, _S27, _S30, _S31
-    shr = np.right_shift
-    empty_like = staticmethod(np.empty_like)
-    u64 = staticmethod(_as_u64)
-
-    @staticmethod
-    def float64(x: np.ndarray) -> np.ndarray:
-        return x.astype(np.float64)
-
-    @staticmethod
-    def as_float64(x: np.ndarray) -> np.ndarray:
-        return np.asarray(x, np.float64)
-
-    @staticmethod
-    def to_bits(x: np.ndarray) -> np.ndarray:
-        return x.astype(np.uint64)
-
-    @staticmethod
-    def full(z: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-        return np.broadcast_to(z, shape).copy()
+    xp: Any  # the namespace with nan_to_num, floor, clip, broadcast_shapes
+    golden: Any  # the constants, as the 64-bit arrays multiply and add them
+    m1: Any
+    m2: Any
+    arm: Any
+    one: Any
+    s11: Any  # shift counts
+    s27: Any
+    s30: Any
+    s31: Any
+    shr: Callable  # shr(z, s, out): logical right shift, into the scratch ``out`` where the library writes in place
+    empty_like: Callable  # a scratch array like z (or None where shr ignores it)
+    u64: Callable  # integers as the 64-bit type, no copy where they are
+    float64: Callable  # a new float64 copy
+    as_float64: Callable  # float64, no copy where it is
+    to_bits: Callable  # whole floats as the 64-bit type
+    nonnegative: Callable  # max(x, 0)
+    full: Callable  # full(z, shape): z broadcast to a new array of that shape
 
 
-NUMPY = NumpyBits()
+NUMPY = BitOps(
+    xp=np,
+    golden=_GOLDEN,
+    m1=_M1,
+    m2=_M2,
+    arm=_ARM,
+    one=np.uint64(1),
+    s11=_S11,
+    s27=_S27,
+    s30=_S30,
+    s31=_S31,
+    shr=np.right_shift,
+    empty_like=np.empty_like,
+    u64=_as_u64,
+    float64=lambda x: x.astype(np.float64),
+    as_float64=lambda x: np.asarray(x, np.float64),
+    to_bits=lambda x: x.astype(np.uint64),
+    nonnegative=lambda x: np.maximum(x, 0.0),
+    full=lambda z, shape: np.broadcast_to(z, shape).copy(),
+)
 
 
-def _mix_(z: np.ndarray, tmp: np.ndarray, ops: NumpyBits) -> np.ndarray:
+def _mix_(z: np.ndarray, tmp: np.ndarray, ops: BitOps) -> np.ndarray:
     """SplitMix64's finaliser on ``z`` in place (``tmp``: scratch of the same shape)."""
     z ^= ops.shr(z, ops.s30, tmp)
     z *= ops.m1
@@ -94,7 +109,7 @@ def _mix_(z: np.ndarray, tmp: np.ndarray, ops: NumpyBits) -> np.ndarray:
     return z
 
 
-def mixed_bits_(z: np.ndarray, ops: NumpyBits = NUMPY) -> np.ndarray:
+def mixed_bits_(z: np.ndarray, ops: BitOps = NUMPY) -> np.ndarray:
     """The 53 noise bits of counters ``z`` (uint64), computed in place in ``z`` and returned."""
     _mix_(z, ops.empty_like(z), ops)
     return ops.shr(z, ops.s11, z)  # top 53 bits
@@ -121,9 +136,7 @@ ARM_OFFSET = _ARM  # what one arm index adds to a counter (compiled kernels rebu
 UNIFORM_SCALE = _INV_2_53  # bits b give the uniform (b + 0.5) * UNIFORM_SCALE
 
 
-def counter_bits_next(
-    keys: np.ndarray, arms: np.ndarray, next_counts: np.ndarray, ops: NumpyBits = NUMPY
-) -> np.ndarray:
+def counter_bits_next(keys: np.ndarray, arms: np.ndarray, next_counts: np.ndarray, ops: BitOps = NUMPY) -> np.ndarray:
     """The 53-bit integers behind :func:`counter_uniform`, from the counts *after* the pull.
 
     ``next_counts`` is n + 1 for the n-th pull (0-based).  Returns uint64.
@@ -137,12 +150,12 @@ def counter_bits_next(
     return mixed_bits_(z, ops)
 
 
-def counter_bits(keys: np.ndarray, arms: np.ndarray, counts: np.ndarray, ops: NumpyBits = NUMPY) -> np.ndarray:
+def counter_bits(keys: np.ndarray, arms: np.ndarray, counts: np.ndarray, ops: BitOps = NUMPY) -> np.ndarray:
     """The 53-bit integers behind :func:`counter_uniform` (uint64, in [0, 2**53))."""
     return counter_bits_next(keys, arms, ops.u64(counts) + ops.one, ops)
 
 
-def bits_to_uniform(bits: np.ndarray, ops: NumpyBits = NUMPY) -> np.ndarray:
+def bits_to_uniform(bits: np.ndarray, ops: BitOps = NUMPY) -> np.ndarray:
     """The uniforms of :func:`counter_bits`: (bits + 0.5) / 2**53 in float64 (bits may be whole floats)."""
     u = ops.float64(bits)
     u += 0.5
@@ -150,7 +163,7 @@ def bits_to_uniform(bits: np.ndarray, ops: NumpyBits = NUMPY) -> np.ndarray:
     return u
 
 
-def counter_uniform(keys: np.ndarray, arms: np.ndarray, counts: np.ndarray, ops: NumpyBits = NUMPY) -> np.ndarray:
+def counter_uniform(keys: np.ndarray, arms: np.ndarray, counts: np.ndarray, ops: BitOps = NUMPY) -> np.ndarray:
     """Uniform(0, 1] numbers, one per (key, arm, count) triple; never 0, and 1 only for the
     largest of the 2**53 bit patterns (the float sum rounds it up)."""
     return bits_to_uniform(counter_bits(keys, arms, counts, ops), ops)
@@ -161,7 +174,7 @@ def counter_normal(keys: np.ndarray, arms: np.ndarray, counts: np.ndarray) -> np
     return ndtri(counter_uniform(keys, arms, counts))
 
 
-def uniform_thresholds(p: np.ndarray, ops: NumpyBits = NUMPY) -> np.ndarray:
+def uniform_thresholds(p: np.ndarray, ops: BitOps = NUMPY) -> np.ndarray:
     """Integers T with ``counter_uniform(...) < p`` exactly when ``counter_bits(...) < T``.
 
     A Bernoulli(p) draw then compares integers and skips the conversion to floats.  The
@@ -177,4 +190,4 @@ def uniform_thresholds(p: np.ndarray, ops: NumpyBits = NUMPY) -> np.ndarray:
     lo = f - 1.0
     below_lo = (lo >= 0.0) & (bits_to_uniform(lo, ops) < p)
     below_f = (f < float(2**BITS)) & (bits_to_uniform(f, ops) < p)
-    return ops.to_bits(xp.clip(lo, 0.0, None)) + below_lo + below_f
+    return ops.to_bits(ops.nonnegative(lo)) + below_lo + below_f

@@ -2,6 +2,9 @@
 
 This is the one implementation of the trial dynamics.  The gymnasium single env and
 vector env (``metarl_bench.core.gym_env``), the SB3 adapter and the evaluator all drive it.
+Its bookkeeping (:class:`TrialLoop`) is written once over a small backend object; numpy
+(:class:`NumpyArrays`, the family's own step) is the reference, and the torch backend
+(``metarl_bench.accel.torch_trial``) plays the same loop on a device.
 
 A trial is one sampled task played for ``episodes_per_trial`` inner episodes of
 ``horizon`` steps.  Observations follow the RL² convention: the inner observation, the
@@ -11,6 +14,7 @@ every inner episode.  All trials of a batch move in lock step (trials have fixed
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import gymnasium as gym
@@ -54,26 +58,73 @@ def validate_actions(actions: Any, num_trials: int, num_actions: int) -> np.ndar
     return out
 
 
-class TrialEnv:
-    """``num_trials`` trials of ``family``, stepped together.
+class NumpyArrays:
+    """The numpy backend of :class:`TrialLoop`: the family's own numpy step, the reference.
 
-    Attributes reachable without touching the agent's view: ``tasks`` (the sampled
-    task parameters), ``episode_returns`` (num_trials, episodes_per_trial), ``t``.
+    A backend is what the loop asks of an array library: ``load`` (the host's tasks and initial
+    state as the backend's arrays), ``dynamics`` (``start_episode``, ``observe`` and ``step`` on
+    them), ``actions`` (check and convert the agent's actions), ``one_hot``, ``zeros``/``ones``
+    of a shape and dtype, ``column`` (rewards as a new float32 (n, 1) array), the dtypes
+    ``float32``/``float64`` and the ``device``.  ``metarl_bench.accel.torch_trial`` has the torch one.
     """
 
-    def __init__(self, family: TaskFamily, num_trials: int = 1, seed: int | np.random.Generator | None = None):
+    float32, float64 = np.float32, np.float64
+    device = "cpu"
+    zeros, ones = staticmethod(np.zeros), staticmethod(np.ones)
+
+    def __init__(self, family: TaskFamily, num_trials: int):
+        self.dynamics = family
+        self.num_trials = num_trials
+        self.num_actions = k = family.num_actions
+        self._offsets = np.arange(num_trials, dtype=np.int64) * k  # flat index of each row
+        # A one-hot row of 4 or 8 bytes is gathered as one integer (the fastest one-hot in numpy).
+        self._eye_rows = np.eye(k, dtype=np.float32).view({1: np.int32, 2: np.int64}[k]).ravel() if k <= 2 else None
+
+    def load(self, tasks: Arrays, state: Arrays) -> tuple[Arrays, Arrays]:
+        return tasks, state
+
+    def actions(self, actions: Any) -> np.ndarray:
+        return validate_actions(actions, self.num_trials, self.num_actions)
+
+    def one_hot(self, actions: np.ndarray) -> np.ndarray:
+        n, k = self.num_trials, self.num_actions
+        if self._eye_rows is not None:
+            return self._eye_rows.take(actions).view(np.float32).reshape(n, k)
+        out = np.zeros((n, k), np.float32)
+        out.reshape(-1)[self._offsets + actions] = 1.0
+        return out
+
+    def column(self, rewards: np.ndarray) -> np.ndarray:
+        return rewards.astype(np.float32).reshape(self.num_trials, 1)
+
+
+class TrialLoop:
+    """The trial bookkeeping, written once over a backend (:class:`NumpyArrays`, or torch's).
+
+    ``num_trials`` trials of ``family`` stepped together.  Attributes reachable without
+    touching the agent's view: ``tasks`` (the sampled task parameters, as the backend's
+    arrays), ``host_tasks`` (the numpy tasks they were made from), ``episode_returns``
+    (num_trials, episodes_per_trial), ``t``.
+    """
+
+    def __init__(
+        self,
+        family: TaskFamily,
+        num_trials: int,
+        seed: int | np.random.Generator | None,
+        backend: Callable[[TaskFamily, int], Any],
+    ):
         if isinstance(num_trials, bool) or not isinstance(num_trials, (int, np.integer)) or num_trials < 1:
             raise ValueError(f"num_trials must be an integer >= 1, got {num_trials!r}")
         self.family = family
         self.num_trials = int(num_trials)
+        self.backend = backend(family, self.num_trials)
+        self._dynamics = self.backend.dynamics
         self.rng = np.random.default_rng(seed)
         self.observation_space = observation_space(family)
-        k = family.num_actions
-        self._offsets = np.arange(self.num_trials, dtype=np.int64) * k  # flat index of each row
-        # A one-hot row of 4 or 8 bytes is gathered as one integer (the fastest one-hot in numpy).
-        self._eye_rows = np.eye(k, dtype=np.float32).view({1: np.int32, 2: np.int64}[k]).ravel() if k <= 2 else None
-        self.tasks: Arrays | None = None
-        self.state: Arrays | None = None
+        self.tasks: Any = None
+        self.state: Any = None
+        self.host_tasks: Arrays | None = None
         self.t = 0
 
     @property
@@ -92,24 +143,34 @@ class TrialEnv:
         self,
         seed: int | np.random.Generator | None = None,
         tasks: Arrays | None = None,
-    ) -> dict[str, np.ndarray]:
-        """Start new trials: sample tasks (unless given) and fix the trial's noise."""
+        state: Arrays | None = None,
+    ) -> dict[str, Any]:
+        """Start new trials: sample tasks (unless given) and fix the trial's noise.
+
+        Tasks and noise are drawn on the host by the family's numpy functions, whatever the
+        backend, so the same seed gives the same trials on every backend.  ``state``
+        replaces the drawn initial state (numpy, one row per trial, as ``state`` right
+        after a reset): e.g. noise shared by a population.  The numpy backend steps it in
+        place; the torch one copies it to the device.
+        """
+        fam, n, b = self.family, self.num_trials, self.backend
         if seed is not None:
             self.rng = np.random.default_rng(seed)
         if tasks is None:
-            tasks = self.family.sample_tasks(self.rng, self.num_trials)
+            tasks = fam.sample_tasks(self.rng, n)
         else:
             lengths = {k: len(v) for k, v in tasks.items()}
-            if any(n != self.num_trials for n in lengths.values()):
-                raise ValueError(f"every task array needs {self.num_trials} rows, got {lengths}")
-        self.tasks = tasks
-        self.state = self.family.start_episode(tasks, self.family.init_state(tasks, self.rng))
+            if any(m != n for m in lengths.values()):
+                raise ValueError(f"every task array needs {n} rows, got {lengths}")
+        if state is None:
+            state = fam.start_episode(tasks, fam.init_state(tasks, self.rng))
+        self.host_tasks = tasks
+        self.tasks, self.state = b.load(tasks, state)
         self.t = 0
-        self.episode_returns = np.zeros((self.num_trials, self.family.episodes_per_trial))
-        n, k = self.num_trials, self.family.num_actions
-        return self._observation(np.zeros((n, k), np.float32), np.zeros(n), new_episode=True)
+        self.episode_returns = b.zeros((n, fam.episodes_per_trial), b.float64)
+        return self._observation(b.zeros((n, fam.num_actions), b.float32), b.zeros((n,), b.float64), True)
 
-    def step(self, actions: Any) -> tuple[dict[str, np.ndarray], np.ndarray, bool, dict[str, Any]]:
+    def step(self, actions: Any) -> tuple[dict[str, Any], Any, bool, dict[str, Any]]:
         """Advance every trial one step.
 
         Returns ``(obs, rewards, trial_done, info)``; ``trial_done`` is a bool because all
@@ -119,35 +180,36 @@ class TrialEnv:
         """
         if self.done:
             raise RuntimeError("the trials are over (or were never started): call reset() first")
-        fam = self.family
-        actions = validate_actions(actions, self.num_trials, fam.num_actions)
-        self.state, rewards = fam.step(self.tasks, self.state, actions)
+        fam, b = self.family, self.backend
+        actions = b.actions(actions)
+        self.state, rewards = self._dynamics.step(self.tasks, self.state, actions)
         episode = self.t // fam.horizon
         self.episode_returns[:, episode] += rewards
         self.t += 1
         episode_done = self.t % fam.horizon == 0
         trial_done = self.t >= fam.trial_length
         if episode_done and not trial_done:
-            self.state = fam.start_episode(self.tasks, self.state)
-        obs = self._observation(self._one_hot(actions), rewards, new_episode=episode_done and not trial_done)
+            self.state = self._dynamics.start_episode(self.tasks, self.state)
+        obs = self._observation(b.one_hot(actions), rewards, episode_done and not trial_done)
         return obs, rewards, trial_done, {"episode_done": episode_done, "inner_episode": episode}
 
-    def _one_hot(self, actions: np.ndarray) -> np.ndarray:
-        n, k = self.num_trials, self.family.num_actions
-        if self._eye_rows is not None:
-            return self._eye_rows.take(actions).view(np.float32).reshape(n, k)
-        out = np.zeros((n, k), np.float32)
-        out.reshape(-1)[self._offsets + actions] = 1.0
-        return out
-
-    def _observation(
-        self, prev_action: np.ndarray, prev_reward: np.ndarray, new_episode: bool
-    ) -> dict[str, np.ndarray]:
+    def _observation(self, prev_action: Any, prev_reward: Any, new_episode: bool) -> dict[str, Any]:
         # Every array is new: callers may keep or change an observation (no shared buffers).
-        n = self.num_trials
+        b = self.backend
         return {
-            "obs": self.family.observe(self.tasks, self.state),
+            "obs": self._dynamics.observe(self.tasks, self.state),
             "prev_action": prev_action,
-            "prev_reward": prev_reward.astype(np.float32).reshape(n, 1),
-            "new_episode": (np.ones if new_episode else np.zeros)((n, 1), np.float32),
+            "prev_reward": b.column(prev_reward),
+            "new_episode": (b.ones if new_episode else b.zeros)((self.num_trials, 1), b.float32),
         }
+
+
+class TrialEnv(TrialLoop):
+    """``num_trials`` trials of ``family``, stepped together by the family's numpy step.
+
+    Attributes reachable without touching the agent's view: ``tasks`` (the sampled
+    task parameters), ``episode_returns`` (num_trials, episodes_per_trial), ``t``.
+    """
+
+    def __init__(self, family: TaskFamily, num_trials: int = 1, seed: int | np.random.Generator | None = None):
+        super().__init__(family, num_trials, seed, NumpyArrays)
