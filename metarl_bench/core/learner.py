@@ -149,10 +149,9 @@ class Learner(Agent):
                 }
             if not self.fit_when_missing:
                 raise UnsupportedFamilyError(self.missing_checkpoint_message(train_env, path))
+        self.train_seed = int(seed)  # before fit: a learner that saves while it trains records its seed
         options = {"train_env": train_env, "device": device, **self.fit_options(train_env, seed)}
-        stats = self.fit(train_family, budget or self.default_budget(), seed, **options)
-        self.train_seed = int(seed)
-        return stats
+        return self.fit(train_family, budget or self.default_budget(), seed, **options)
 
     def missing_checkpoint_message(self, train_env: str, path: Path) -> str:
         return (
