@@ -34,10 +34,10 @@ from metarl_bench.core.agent import (
     require_bandit,
 )
 from metarl_bench.core.family import Arrays, TaskFamily
-from metarl_bench.core.learner import Learner
+from metarl_bench.core.learner import FitRun, Learner
 from metarl_bench.core.registry import register_agent
 from metarl_bench.core.seeding import train_rng
-from metarl_bench.core.trial import TrialEnv
+from metarl_bench.core.trial import trial_returns
 
 CHECKPOINT_DIR = Path(__file__).resolve().parent / "checkpoints" / "gradient-bandit"
 BASELINES = ("mean", "none")
@@ -73,6 +73,7 @@ class GradientBanditAgent(Learner):
     checkpoint_dir = CHECKPOINT_DIR
     weights_file = "tuning.json"
     fit_when_missing = True  # the sweep takes seconds
+    resumable = False
     transfers_across_spaces = True  # a tuning is two numbers, valid for any number of arms
 
     def __init__(self, family: TaskFamily, step_size: float = 0.1, baseline: str = "mean"):
@@ -132,9 +133,7 @@ class GradientBanditAgent(Learner):
         return np.concatenate([memory["prefs"], baseline[:, None]], axis=1)
 
     # ------------------------------------------------------------------ tuning
-    def fit(
-        self, family: TaskFamily, budget: int = 0, seed: int | None = 0, train_env: str = "", **_: Any
-    ) -> dict[str, Any]:
+    def train(self, family: TaskFamily, budget: int, run: FitRun, **_: Any) -> dict[str, Any]:
         """Pick the step size and baseline with the best mean return on training tasks.
 
         Every configuration plays the same ``SWEEP_TASKS`` tasks (or ``budget`` env steps' worth
@@ -142,9 +141,9 @@ class GradientBanditAgent(Learner):
         all drawn from the training stream of ``train_env`` (never the evaluation streams).
         """
         require_bandit(self.name, family)
-        name = train_env or family.describe()
+        name = run.train_env
         n = max(2, int(budget) // family.trial_length) if budget else SWEEP_TASKS
-        rng = train_rng(name, 0 if seed is None else int(seed))
+        rng = train_rng(name, run.seed)
         tasks = family.sample_tasks(rng, n)
         env_seed, agent_seed = (int(x) for x in rng.integers(2**63, size=2))
         start = time.perf_counter()
@@ -171,6 +170,9 @@ class GradientBanditAgent(Learner):
     def spaces(self) -> dict[str, Any]:
         return {"bandit": True}  # any number of arms
 
+    def check_config(self, trained_with: dict[str, Any], path: Path) -> None:
+        """Nothing to refuse: the step size and baseline are what fitting learns, so the checkpoint's win."""
+
     def weights_bytes(self) -> bytes:
         return json.dumps({"config": self.config, "sweep": self.sweep}, indent=2).encode()
 
@@ -187,13 +189,4 @@ class GradientBanditAgent(Learner):
 
 def play_returns(agent: Agent, family: TaskFamily, tasks: Arrays, env_seed: int, agent_seed: int) -> np.ndarray:
     """Trial returns of ``agent`` on ``tasks`` under fixed noise and action seeds (training-side rollouts)."""
-    n = len(next(iter(tasks.values())))
-    env = TrialEnv(family, num_trials=n)
-    obs = env.reset(seed=np.random.default_rng(env_seed), tasks=tasks)
-    memory = agent.reset(n, rng=np.random.default_rng(agent_seed))
-    total = np.zeros(n)
-    for _ in range(family.trial_length):
-        actions, memory = agent.act(obs, memory)
-        obs, rewards, _, _ = env.step(actions)
-        total += rewards
-    return total
+    return trial_returns(agent, family, tasks, np.random.default_rng(env_seed), agent_seed)

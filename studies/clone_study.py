@@ -44,6 +44,7 @@ from metarl_bench.baselines.vsml.rollout import play
 from metarl_bench.core.family import TaskFamily
 from metarl_bench.core.registry import get_spec, make_agent, make_family
 from metarl_bench.core.seeding import TRAIN, eval_agent_rng, eval_noise_rng, stream
+from metarl_bench.core.training import TrainOptions
 from metarl_bench.core.trial import TrialEnv
 from metarl_bench.evaluation.evaluate import EvalSettings, held_out_tasks
 from metarl_bench.records.provenance import provenance
@@ -64,7 +65,7 @@ def fidelity_table(train_env: str, envs: Sequence[str], settings: EvalSettings, 
     for env in envs:
         family = make_family(env)
         student = make_agent("vsml-clone", family)
-        student.prepare(make_family(train_env), train_env, seed=train_seed)
+        student.prepare(make_family(train_env), train_env, TrainOptions(train_seed=train_seed))
         teacher = tuned_teacher(make_family(train_env), train_env, train_seed)
         teacher = GradientBanditAgent(family, **teacher.config)  # the tuned teacher, on this env's arms
         tasks = held_out_tasks(env, family, settings)
@@ -105,7 +106,7 @@ def es_curve(
     first = agent  # generation 0: the clone itself, or the untrained parameters
     if start == "clone":
         first = make_agent("vsml-clone", family)
-        first.prepare(family, train_env, seed=seed)
+        first.prepare(family, train_env, TrainOptions(train_seed=seed))
     points.append({"start": start, "seed": seed, "generation": 0, "wall_s": 0.0,
                    "score": validation_score(first, family, train_env, seed, n_tasks)})  # fmt: skip
     agent.fit(family, budget, seed, train_env=train_env, callback=record)

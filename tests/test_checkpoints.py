@@ -11,6 +11,7 @@ import pytest
 import metarl_bench
 from metarl_bench.core.agent import CheckpointError, UnsupportedFamilyError
 from metarl_bench.core.learner import CONTAINER_FORMAT, RECORD_FILE, RECORD_KEYS, Learner, file_sha256
+from metarl_bench.core.training import TrainOptions
 
 ENV = "bernoulli-k2-h100"
 CHECKPOINTS = Path(metarl_bench.__file__).resolve().parent.parent / "baselines" / "checkpoints"
@@ -26,9 +27,15 @@ class CountingLearner(Learner):
         super().__init__(family, bias=bias)
         self.value = None
 
-    def fit(self, family, budget, seed=0, train_env="", device="cpu", **_):
-        self.value, self.trained_on, self.train_steps = float(budget) + self.config["bias"], train_env, int(budget)
-        self.curve = [{"steps": budget, "trial_return": 1.0}]
+    def train(self, family, budget, run, **_):
+        """Counts up to ``budget``, one curve point per step; a resumed run counts on from where it was."""
+        done = self.train_steps if run.resume else 0
+        points = [{"steps": s, "trial_return": 1.0} for s in range(done + 1, budget + 1)]
+        self.curve = (self.curve if run.resume else []) + points
+        self.value, self.trained_on, self.train_steps = float(budget) + self.config["bias"], run.train_env, int(budget)
+        self.runs = getattr(self, "runs", []) + [(done, budget)]
+        if run.save_path is not None:
+            self.save(run.save_path)
         return {"train_steps": budget, "train_wall_s": 0.0, "checkpoint": ""}
 
     def default_budget(self):
@@ -50,6 +57,7 @@ class CountingLearner(Learner):
 @pytest.fixture
 def learner(tmp_path, monkeypatch):
     monkeypatch.setattr(CountingLearner, "checkpoint_dir", tmp_path, raising=False)
+    monkeypatch.setenv("METARL_BENCH_PARTIAL", str(tmp_path / "partial"))
     return CountingLearner(metarl_bench.make_family(ENV))
 
 
@@ -57,9 +65,9 @@ def test_missing_checkpoint_is_refused_by_name_unless_a_budget_or_retrain_is_giv
     family = learner.family
     with pytest.raises(UnsupportedFamilyError, match=f"no shipped test-counting checkpoint for '{ENV}'"):
         learner.prepare(family, ENV)
-    stats = learner.prepare(family, ENV, budget=5, seed=3)
+    stats = learner.prepare(family, ENV, TrainOptions(train_steps=5, train_seed=3))
     assert stats["train_steps"] == 5 and learner.value == 5.0 and learner.train_seed == 3
-    assert learner.prepare(family, ENV, retrain=True)["train_steps"] == 7  # the default budget
+    assert learner.prepare(family, ENV, TrainOptions(retrain=True))["train_steps"] == 7  # the default budget
 
 
 def test_save_then_prepare_loads_the_container_and_reports_its_hash(learner, tmp_path):
@@ -74,7 +82,7 @@ def test_save_then_prepare_loads_the_container_and_reports_its_hash(learner, tmp
     assert (record["agent"], record["trained_on"], record["train_seed"], record["train_steps"]) == (
         "test-counting", ENV, 2, 11)
     fresh = CountingLearner(learner.family)
-    stats = fresh.prepare(fresh.family, ENV, seed=2)
+    stats = fresh.prepare(fresh.family, ENV, TrainOptions(train_seed=2))
     assert fresh.value == 11.0 and fresh.train_steps == 11 and fresh.curve == learner.curve
     assert stats["checkpoint"] == path.name and stats["checkpoint_sha256"] == file_sha256(path)
     assert CountingLearner.load(path, learner.family).value == 11.0
@@ -113,6 +121,50 @@ def test_a_bad_checkpoint_is_refused_by_name_and_changes_nothing(learner, tmp_pa
     with pytest.raises((CheckpointError, UnsupportedFamilyError), match=re.escape(message)):
         learner.load_weights(path, expect_env=ENV)
     assert learner.value == 3.0 and learner.train_steps == 3
+
+
+def test_a_checkpoint_trained_with_other_settings_is_refused_not_reused(learner, tmp_path):
+    learner.fit(learner.family, 4, train_env=ENV)
+    learner.save(learner.checkpoint_path(ENV))
+    other = CountingLearner(learner.family, bias=0.5)
+    refused = r"trained with other test-counting settings \(bias: trained with 0.0, asked for 0.5\)"
+    with pytest.raises(CheckpointError, match=refused):
+        other.prepare(other.family, ENV)
+    assert other.value is None
+    assert CountingLearner(learner.family).prepare(learner.family, ENV)["train_steps"] == 4  # the same settings load
+
+
+def test_resume_continues_the_partial_checkpoint_and_its_record_says_from_where(learner, tmp_path):
+    family = learner.family
+    learner.prepare(family, ENV, TrainOptions(train_steps=3, train_seed=1))  # stopped at 3 (its last save)
+    partial = learner.partial_path(ENV, 1)
+    assert partial.is_file() and partial.parent.parent == tmp_path / "partial"
+    resumed = CountingLearner(family)
+    stats = resumed.prepare(family, ENV, TrainOptions(train_steps=8, train_seed=1, resume=True))
+    assert resumed.runs == [(3, 8)] and resumed.train_steps == 8 and stats["train_steps"] == 8
+    assert [p["steps"] for p in resumed.curve] == list(range(1, 9))  # the curve continues
+    assert stats["resumed_from"] == [{"path": str(partial), "train_steps": 3}]
+    record, _ = CountingLearner.read(partial)
+    assert record["resumed_from"] == [{"path": str(partial), "train_steps": 3}] and record["train_steps"] == 8
+
+
+def test_resume_without_a_partial_checkpoint_or_of_a_rerun_learner_trains_afresh_and_says_so(
+    learner, monkeypatch, capsys
+):
+    stats = learner.prepare(learner.family, ENV, TrainOptions(train_steps=3, resume=True))
+    assert learner.runs == [(0, 3)] and "resumed_from" not in stats
+    assert "has no partial checkpoint at" in capsys.readouterr().err
+    monkeypatch.setattr(CountingLearner, "resumable", False)
+    again = CountingLearner(learner.family)
+    again.prepare(learner.family, ENV, TrainOptions(train_steps=5, resume=True))  # a partial of 3 exists now
+    assert again.runs == [(0, 5)] and "is rerun, not resumed" in capsys.readouterr().err
+
+
+def test_a_partial_checkpoint_of_other_settings_is_not_resumed(learner):
+    learner.prepare(learner.family, ENV, TrainOptions(train_steps=3))
+    other = CountingLearner(learner.family, bias=1.0)
+    with pytest.raises(CheckpointError, match="trained with other test-counting settings"):
+        other.prepare(other.family, ENV, TrainOptions(train_steps=6, resume=True))
 
 
 def test_a_missing_file_is_named_as_missing(learner, tmp_path):

@@ -28,25 +28,18 @@ VALID = ["--agent", "random", "--env", "bernoulli-k2-h100", "--eval-tasks", "10"
 NAMES = st.text(alphabet=string.ascii_letters + string.digits + "-_.,:/ ", min_size=0, max_size=20)
 
 
-def _not_int(text: str) -> bool:
-    try:
-        int(text)
-    except ValueError:
-        return True
-    return False
-
-
 def _is_registered_list(text: str, valid: set[str]) -> bool:
     parts = [p.strip() for p in text.split(",") if p.strip()]
     return bool(parts) and all(p in valid for p in parts)
 
 
-def _device_is_valid(text: str) -> bool:
+def _rejects(check, text: str) -> bool:
+    """Whether ``check(text)`` raises ValueError (int, the device check)."""
     try:
-        check_device(text)
+        check(text)
     except ValueError:
-        return False
-    return True
+        return True
+    return False
 
 
 AGENTS = set(metarl_bench.list_agents())
@@ -54,11 +47,11 @@ ENVS = {*metarl_bench.list_families(), *metarl_bench.list_suites()}
 BAD_VALUES = {
     "--seeds": st.one_of(NAMES.filter(lambda t: any(not p.strip().isdigit() for p in t.split(",") if p.strip())),
                          st.integers(max_value=-1).map(str), st.integers(0, 9).map(lambda i: f"{i},{i}")),
-    "--eval-tasks": st.one_of(st.integers(max_value=1).map(str), NAMES.filter(_not_int)),
-    "--train-steps": st.one_of(st.integers(max_value=0).map(str), NAMES.filter(_not_int)),
-    "--threads": st.one_of(st.integers(max_value=0).map(str), NAMES.filter(_not_int)),
-    "--train-seed": st.one_of(st.integers(max_value=-1).map(str), NAMES.filter(_not_int)),
-    "--device": NAMES.filter(lambda t: not _device_is_valid(t)),
+    "--eval-tasks": st.one_of(st.integers(max_value=1).map(str), NAMES.filter(lambda t: _rejects(int, t))),
+    "--train-steps": st.one_of(st.integers(max_value=0).map(str), NAMES.filter(lambda t: _rejects(int, t))),
+    "--threads": st.one_of(st.integers(max_value=0).map(str), NAMES.filter(lambda t: _rejects(int, t))),
+    "--train-seed": st.one_of(st.integers(max_value=-1).map(str), NAMES.filter(lambda t: _rejects(int, t))),
+    "--device": NAMES.filter(lambda t: _rejects(check_device, t)),
     "--agent": NAMES.filter(lambda t: t.strip() != "all" and not _is_registered_list(t, AGENTS)),
     "--env": NAMES.filter(lambda t: not _is_registered_list(t, ENVS)),
     "--train-env": NAMES.filter(lambda t: t != "" and t not in metarl_bench.list_families()),

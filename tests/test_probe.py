@@ -138,8 +138,9 @@ class LearnerAgent(BeliefNoiseAgent):
         self.trained = budget > 0
         return {"train_steps": int(budget)}
 
-    def prepare(self, train_family, train_env, budget=None, seed=0, retrain=False, device="cpu") -> dict[str, Any]:
-        return {**self.fit(train_family, budget or 1000, seed), "checkpoint": ""}
+    def prepare(self, train_family, train_env, options=None) -> dict[str, Any]:
+        budget = options.train_steps if options is not None else None
+        return {**self.fit(train_family, budget or 1000, 0), "checkpoint": ""}
 
     def reset(self, num_trials: int, rng: np.random.Generator | None = None, tasks: Arrays | None = None) -> Any:
         if self.trained is None:

@@ -187,7 +187,7 @@ def test_concurrent_sweeps_writing_one_leaderboard_lose_nothing(tmp_path, ray_cl
 
 def test_vsml_sharded_es_equals_the_local_run():
     torch = pytest.importorskip("torch")
-    from metarl_bench.baselines.vsml.agent import VSMLAgent, play, play_sharded
+    from metarl_bench.baselines.vsml.agent import VSMLAgent, play
 
     assert os.getpid() not in sweep.ray_starmap(lambda: os.getpid(), [(), ()])  # shards run in workers
     family = metarl_bench.make_family(SMALL)
@@ -199,7 +199,7 @@ def test_vsml_sharded_es_equals_the_local_run():
     rng_a, rng_b = np.random.default_rng(7), np.random.default_rng(7)
     tasks = family.sample_tasks(np.random.default_rng(8), 4)
     want = play(local.net, theta, family, tasks, rng_a)
-    got = play_sharded(sweep.ray_starmap, 4, local.net, theta, family, tasks, rng_b)
+    got = play(local.net, theta, family, tasks, rng_b, shard_map=sweep.ray_starmap, shards=4)
     torch.testing.assert_close(got, want, rtol=0, atol=0)
     assert rng_a.random() == rng_b.random()
     assert want.std() > 0  # members differ: a mix-up of shards would show

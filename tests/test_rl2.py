@@ -138,3 +138,22 @@ def test_long_trials_train_fewer_in_parallel_and_shipped_sizes_are_kept():
     assert parallel_trials(cfg, 500) == 51  # 25,500 steps per update, not 64,000
     assert parallel_trials(cfg, 10**6) == 1
     assert parallel_trials(RL2Config(n_envs=8), 500) == 8  # the cap never raises n_envs
+
+
+def test_a_stopped_training_resumes_from_its_partial_checkpoint(tmp_path, monkeypatch):
+    """--resume: the model, its step count and its curve continue where the last save left them."""
+    from metarl_bench.core.training import TrainOptions
+
+    monkeypatch.setenv("METARL_BENCH_PARTIAL", str(tmp_path))
+    family = metarl_bench.make_family(ENV, horizon=10)
+    settings = {"n_envs": 8, "lstm_hidden_size": 8, "trials_per_minibatch": 4}
+    first = RL2Agent(family, **settings)
+    first.prepare(family, ENV, TrainOptions(train_steps=8 * 10 * 3))  # "stopped" after 3 updates
+    partial = first.partial_path(ENV)
+    assert RL2Agent.read(partial)[0]["train_steps"] == 240
+    resumed = RL2Agent(family, **settings)
+    stats = resumed.prepare(family, ENV, TrainOptions(train_steps=8 * 10 * 5, resume=True))
+    assert stats["train_steps"] == 400 and stats["resumed_from"] == [{"path": str(partial), "train_steps": 240}]
+    steps = [p["steps"] for p in resumed.curve]
+    assert steps[: len(first.curve)] == [p["steps"] for p in first.curve] and steps[-1] == 400
+    assert RL2Agent.read(partial)[0]["resumed_from"][0]["train_steps"] == 240

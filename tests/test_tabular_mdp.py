@@ -19,6 +19,7 @@ import metarl_bench
 from metarl_bench.baselines.mdp_agents import AGENTS, fold
 from metarl_bench.core.agent import UnsupportedFamilyError
 from metarl_bench.core.noise import counter_bits, counter_normal, draw_keys
+from metarl_bench.core.trial import trial_returns
 from metarl_bench.envs.tabular_mdp import planners
 from metarl_bench.envs.tabular_mdp import reference as mdp_reference
 from metarl_bench.envs.tabular_mdp.family import TabularMDP
@@ -393,16 +394,7 @@ def test_belief_update_matches_counting_and_skips_the_unseen_last_transition():
 
 
 def play(agent, fam, tasks, seed=0):
-    n = len(tasks["R"])
-    env = metarl_bench.TrialEnv(fam, num_trials=n)
-    obs = env.reset(seed=seed, tasks=tasks)
-    memory = agent.reset(n, rng=np.random.default_rng(seed), tasks=tasks if agent.privileged else None)
-    total = np.zeros(n)
-    for _ in range(fam.trial_length):
-        actions, memory = agent.act(obs, memory)
-        obs, r, _, _ = env.step(actions)
-        total += r
-    return total
+    return trial_returns(agent, fam, tasks, seed, seed)
 
 
 def test_statistics_count_every_reward_and_every_observed_transition():

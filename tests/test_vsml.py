@@ -202,6 +202,23 @@ def test_a_short_seeded_es_run_raises_fitness(fixed_family):
     torch.testing.assert_close(again.theta, agent.theta)
 
 
+def test_a_resumed_es_run_continues_its_generations_schedule_adam_and_curve(fixed_family, tmp_path):
+    per_gen = 16 * 8 * 50
+    fit = {"seed": 0, "train_env": "vsml-test-fixed", "progress": False, "eval_tasks": 10}
+    cfg = {**SMALL, "checkpoint_every": 2}
+    first = VSMLAgent(fixed_family, **cfg)
+    first.fit(fixed_family, budget=2 * per_gen, save_path=tmp_path / "partial.zip", **fit)  # "stopped" after 2
+    resumed = VSMLAgent(fixed_family, **cfg)
+    resumed.load_weights(tmp_path / "partial.zip")
+    assert resumed.generations == 2 and resumed.adam is not None and resumed.adam.t == 2
+    stats = resumed.fit(fixed_family, budget=5 * per_gen, resume=True, **fit)
+    assert stats["generations"] == 5 and resumed.train_steps == 5 * per_gen and resumed.adam.t == 5
+    assert [p["generation"] for p in resumed.curve][:2] == [1, 2] and resumed.curve[-1]["generation"] == 5
+    fresh = VSMLAgent(fixed_family, **cfg)
+    fresh.fit(fixed_family, budget=3 * per_gen, **fit)  # without resume: the budget counts from 0 again
+    assert fresh.generations == 3
+
+
 @pytest.fixture
 def saved(tmp_path):
     agent = perturbed(metarl_bench.make_family(ENV), seed=3)

@@ -20,6 +20,7 @@ the ``numpy.random.Generator`` the evaluator gives to ``reset``.
 from __future__ import annotations
 
 import io
+import math
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -37,11 +38,17 @@ from metarl_bench.baselines.rl2.policy import WholeSequenceLstmPolicy
 from metarl_bench.baselines.rl2.ppo import LockstepRecurrentPPO
 from metarl_bench.core.agent import CheckpointError, Obs, UnsupportedFamilyError, fresh_rng, inverse_cdf
 from metarl_bench.core.family import Arrays, TaskFamily
-from metarl_bench.core.learner import Learner
+from metarl_bench.core.learner import FitRun, Learner
 from metarl_bench.core.seeding import train_rng
 from metarl_bench.core.trial import OBS_KEYS, TrialEnv
 
 CHECKPOINT_DIR = Path(__file__).resolve().parent.parent / "checkpoints" / "rl2"
+
+
+# Ranges of the numeric settings (high None: unbounded); the POSITIVE ones must be > low, not >=.
+RANGES = {"learning_rate": (0, None), "gamma": (0, 1), "gae_lambda": (0, 1), "ent_coef": (0, None),
+          "vf_coef": (0, None), "clip_range": (0, None), "max_grad_norm": (0, None)}  # fmt: skip
+POSITIVE = ("learning_rate", "gamma", "clip_range", "max_grad_norm")
 
 
 @dataclass
@@ -68,6 +75,24 @@ class RL2Config:
     max_grad_norm: float = 0.5
     train_steps: int = 5_000_000  # default meta-training budget (env steps)
     deterministic: bool = False  # act by sampling (the trained policy), or by argmax
+
+    def __post_init__(self) -> None:
+        """Refuse a value PPO cannot train with, naming the field and its range."""
+        for name in ("lstm_hidden_size", "n_envs", "max_steps_per_update", "n_epochs", "trials_per_minibatch",
+                     "train_steps"):  # fmt: skip
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"rl2 {name} must be an integer >= 1, got {value!r}")
+        for name in ("shared_lstm", "lr_decay", "deterministic"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"rl2 {name} must be true or false, got {getattr(self, name)!r}")
+        for name, (low, high) in RANGES.items():
+            value = getattr(self, name)
+            number = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+            if not number or (value <= low if name in POSITIVE else value < low) or (high and value > high):
+                bound = ">" if name in POSITIVE else ">="
+                allowed = f"{bound} {low}" + (f" and <= {high}" if high is not None else "")
+                raise ValueError(f"rl2 {name} must be a number {allowed}, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -153,11 +178,11 @@ class TrainingCurve(BaseCallback):
     """The mean return of the last 100 training trials after each rollout, thinned to
     about ``points`` entries: the learning curve a checkpoint keeps."""
 
-    def __init__(self, budget: int, points: int = 200):
+    def __init__(self, budget: int, curve: list[dict[str, float]] | None = None, points: int = 200):
         super().__init__()
         self.every = max(1, int(budget) // points)
-        self.curve: list[dict[str, float]] = []
-        self._next = 0
+        self.curve: list[dict[str, float]] = curve or []  # a resumed training's curve continues
+        self._next = self.curve[-1]["steps"] + self.every if self.curve else 0
 
     def _on_step(self) -> bool:
         return True
@@ -167,6 +192,30 @@ class TrainingCurve(BaseCallback):
         if returns and self.model.num_timesteps >= self._next:
             self.curve.append({"steps": int(self.model.num_timesteps), "trial_return": float(np.mean(returns))})
             self._next = self.model.num_timesteps + self.every
+
+
+SAVE_EVERY_S = 60.0  # wall seconds between the periodic saves of a training (a save takes milliseconds)
+
+
+class PeriodicSave(BaseCallback):
+    """Saves the agent, with its curve so far, after a rollout once ``every_s`` seconds have passed."""
+
+    def __init__(self, agent: RL2Agent, path: Path, env: str, curve: TrainingCurve, every_s: float = SAVE_EVERY_S):
+        super().__init__()
+        self.agent, self.path, self.train_env, self.curve = agent, path, env, curve
+        self.every_s = every_s
+        self._last = time.perf_counter()
+
+    def _on_step(self) -> bool:
+        return True
+
+    def _on_rollout_end(self) -> None:
+        if time.perf_counter() - self._last >= self.every_s:
+            agent = self.agent
+            agent.trained_on, agent.train_steps = self.train_env, int(self.model.num_timesteps)
+            agent.curve = self.curve.curve
+            agent.save(self.path)
+            self._last = time.perf_counter()
 
 
 class TqdmProgress(BaseCallback):
@@ -204,6 +253,7 @@ class RL2Agent(Learner):
     Its checkpoint is the ``Learner`` container with SB3's own zip inside (``sb3.zip``)."""
 
     name = "rl2"
+    config_class = RL2Config  # the settings --agent-config may set
     checkpoint_dir = CHECKPOINT_DIR
     weights_file = "sb3.zip"
     policy_class: type = WholeSequenceLstmPolicy  # sb3-contrib's LSTM policy, one LSTM call per minibatch
@@ -215,29 +265,51 @@ class RL2Agent(Learner):
         self.model: RecurrentPPO | None = None
 
     # ------------------------------------------------------------------ training
-    def fit(
-        self,
-        family: TaskFamily,
-        budget: int,
-        seed: int | None = 0,
-        train_env: str = "",
-        callbacks: Any = None,
-        progress: bool = True,
-        device: str = "cpu",
-    ) -> dict[str, Any]:
-        """Meta-train for ``budget`` env steps on tasks of ``family`` (train seed stream)."""
+    def train(self, family: TaskFamily, budget: int, run: FitRun, callbacks: Any = None) -> dict[str, Any]:
+        """Meta-train for ``budget`` env steps on tasks of ``family`` (train seed stream).
+
+        A resumed run (``run.resume``, the model taken from a partial checkpoint) continues
+        that model, its optimiser, learning-rate schedule and curve for the rest of the budget,
+        on a task stream of its own.  With ``run.save_path`` the agent is saved there about
+        every ``SAVE_EVERY_S`` seconds and at the end."""
         self._check_spaces(family.num_actions, list(family.obs_shape), what=f"training family {family.describe()}")
+        name, seed = run.train_env, run.seed
+        resumed = run.resume and self.model is not None
+        done = int(self.model.num_timesteps) if resumed else 0
+        n_envs = parallel_trials(self.cfg, family.trial_length)
+        venv = TrialVecEnv(family, n_envs, train_rng(name, seed, done))
+        if resumed:
+            self.model.set_env(venv)
+        else:
+            self.model = self.new_model(venv, family.trial_length, seed, run.device)
+        start = time.perf_counter()
+        curve = TrainingCurve(int(budget), list(self.curve) if resumed else [])
+        callback_list: list[BaseCallback] = [curve]
+        if run.save_path is not None:
+            callback_list.append(PeriodicSave(self, run.save_path, name, curve))
+        if run.progress:
+            callback_list.append(TqdmProgress(int(budget) - done, name))
+        if callbacks is not None:
+            callback_list += list(callbacks) if isinstance(callbacks, list | tuple) else [callbacks]
+        remaining = max(0, int(budget) - done)
+        self.model.learn(total_timesteps=remaining, callback=callback_list, reset_num_timesteps=not resumed)
+        self.trained_on = name
+        self.train_steps = int(self.model.num_timesteps)
+        self.curve = curve.curve
+        if run.save_path is not None:
+            self.save(run.save_path)
+        return {"train_steps": self.train_steps, "train_wall_s": time.perf_counter() - start, "checkpoint": ""}
+
+    def new_model(self, venv: VecEnv, trial_length: int, seed: int, device: str) -> RecurrentPPO:
+        """A fresh PPO learner: one whole trial per env per rollout."""
         cfg = self.cfg
-        seed = 0 if seed is None else int(seed)
-        n_steps = family.trial_length
-        n_envs = parallel_trials(cfg, n_steps)
-        venv = TrialVecEnv(family, n_envs, train_rng(train_env or family.describe(), seed))
-        self.model = self.algorithm(
+        n_envs = venv.num_envs
+        return self.algorithm(
             self.policy_class,
             venv,
             learning_rate=learning_rate(cfg),
-            n_steps=n_steps,
-            batch_size=n_steps * min(cfg.trials_per_minibatch, n_envs),
+            n_steps=trial_length,
+            batch_size=trial_length * min(cfg.trials_per_minibatch, n_envs),
             n_epochs=cfg.n_epochs,
             gamma=cfg.gamma,
             gae_lambda=cfg.gae_lambda,
@@ -256,16 +328,6 @@ class RL2Agent(Learner):
             device=device,
             verbose=0,
         )
-        start = time.perf_counter()
-        curve = TrainingCurve(int(budget))
-        callback_list = [curve] + ([TqdmProgress(int(budget), train_env or family.describe())] if progress else [])
-        if callbacks is not None:
-            callback_list += list(callbacks) if isinstance(callbacks, list | tuple) else [callbacks]
-        self.model.learn(total_timesteps=int(budget), callback=callback_list or None)
-        self.trained_on = train_env or family.describe()
-        self.train_steps = int(self.model.num_timesteps)
-        self.curve = curve.curve
-        return {"train_steps": self.train_steps, "train_wall_s": time.perf_counter() - start, "checkpoint": ""}
 
     def default_budget(self) -> int:
         return self.cfg.train_steps

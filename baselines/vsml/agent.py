@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import io
 import math
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict, fields
@@ -25,7 +24,7 @@ from tqdm import tqdm
 from metarl_bench.baselines.vsml.config import PRESETS, VSMLConfig
 from metarl_bench.baselines.vsml.es import Adam, annealed_lr, antithetic, es_gradient
 from metarl_bench.baselines.vsml.network import VSMLNet, obs_tensors
-from metarl_bench.baselines.vsml.rollout import ShardMap, play, play_sharded
+from metarl_bench.baselines.vsml.rollout import ShardMap, play
 from metarl_bench.baselines.vsml.rollout import draw_shared as draw_shared  # these two for tests/test_torch_step.py
 from metarl_bench.baselines.vsml.rollout import play_members as play_members
 from metarl_bench.core.agent import (
@@ -36,7 +35,7 @@ from metarl_bench.core.agent import (
     inverse_cdf,
 )
 from metarl_bench.core.family import Arrays, TaskFamily
-from metarl_bench.core.learner import Learner
+from metarl_bench.core.learner import FitRun, Learner
 from metarl_bench.core.registry import get_spec
 from metarl_bench.core.seeding import train_rng
 from metarl_bench.evaluation.score import score
@@ -68,6 +67,7 @@ class VSMLAgent(Learner):
     ``state_dict`` (``state_dict.pt``)."""
 
     name = "vsml"
+    config_class = VSMLConfig  # the settings --agent-config may set (beside preset)
     weights_file = "state_dict.pt"
     transfers_across_spaces = True  # parameters are shared by every cell: any number of arms
     extra_config: tuple[str, ...] = ()  # config keys of a subclass, beside VSMLConfig's
@@ -86,17 +86,14 @@ class VSMLAgent(Learner):
         self.device: str = "cpu"
         self.generations = 0
         self.metrics: dict[str, Any] = {}
+        self.adam: Adam | None = None  # kept (and saved) so that a resumed training keeps its moments
 
     # ------------------------------------------------------------------ training
-    def fit(
+    def train(
         self,
         family: TaskFamily,
         budget: int,
-        seed: int | None = 0,
-        train_env: str = "",
-        progress: bool = True,
-        device: str = "cpu",
-        save_path: str | Path | None = None,
+        run: FitRun,
         eval_tasks: int = 10_000,
         callback: Callable[[VSMLAgent, dict[str, Any]], None] | None = None,
         shard_map: ShardMap | None = None,
@@ -106,37 +103,42 @@ class VSMLAgent(Learner):
         """Meta-train by ES for ``budget`` env steps (members x tasks x trial length per generation).
 
         Runs as many whole generations as the budget holds (at least one).  Continues from
-        the current parameters.  Every ``checkpoint_every`` generations the agent is saved
-        to ``save_path`` (if given).  At the end the mean parameters are evaluated on
+        the current parameters; a resumed run (``run.resume``) counts the generations it has
+        done towards the budget, and continues its learning-rate schedule, its Adam moments
+        and its curve.  Every ``checkpoint_every`` generations the agent is saved to
+        ``run.save_path`` (if given).  At the end the mean parameters are evaluated on
         ``eval_tasks`` fresh training tasks (numbers in the returned statistics and in
         ``self.metrics``).  ``callback(agent, stats)`` runs after every generation.
         With ``shard_map``, each generation's members are played in ``shards`` slices by it
-        (``play_sharded``; e.g. Ray tasks), with the same result as in-process.
+        (``play`` with a ``shard_map``; e.g. Ray tasks), with the same result as in-process.
         ``env_backend`` says where the trials are stepped (:func:`play_members`); the
         result does not depend on it.
         """
         self._check_obs(family, what=f"training family {family.describe()}")
         cfg = self.cfg
-        seed = 0 if seed is None else int(seed)
+        seed, device, name, save_path, progress = run.seed, run.device, run.train_env, run.save_path, run.progress
         self.device = device
-        name = train_env or family.describe()
-        rng = train_rng(name, seed)
+        done = self.generations if run.resume else 0  # generations of this budget already run
+        rng = train_rng(name, seed, self.train_steps if run.resume else 0)
         noise_gen = torch.Generator().manual_seed(int(rng.integers(2**63)))
         steps_per_gen = cfg.population * cfg.tasks_per_generation * family.trial_length
         generations = max(1, int(budget) // steps_per_gen)
         refs = _references(family)
-        adam = Adam(self.net.num_params, cfg.learning_rate)
+        if not (run.resume and self.adam is not None):
+            self.adam = Adam(self.net.num_params, cfg.learning_rate)
+        adam = self.adam
         pairs = cfg.population // 2
-        smooth: float | None = None
-        curve: list[dict[str, Any]] = []
+        curve: list[dict[str, Any]] = list(self.curve) if run.resume else []
+        smooth: float | None = curve[-1]["smoothed_return"] if curve else None
         curve_every = max(1, generations // 100)
         start = time.perf_counter()
-        bar = tqdm(range(generations), desc=f"vsml ES on {name}", disable=not progress, unit="gen")
+        bar = tqdm(range(done, generations), desc=f"vsml ES on {name}", disable=not progress, unit="gen")
         for gen in bar:
             noise, thetas = antithetic(self.theta, cfg.sigma, pairs, noise_gen)
             tasks = family.sample_tasks(rng, cfg.tasks_per_generation)
-            args = (self.net, thetas, family, tasks, rng, cfg.deterministic, device, env_backend)
-            returns = play(*args) if shard_map is None else play_sharded(shard_map, shards, *args)
+            returns = play(
+                self.net, thetas, family, tasks, rng, cfg.deterministic, device, env_backend, shard_map, shards
+            )
             fitness = returns.mean(dim=1).float()
             grad = es_gradient(fitness, noise, cfg.sigma)
             adam.lr = annealed_lr(cfg.learning_rate, cfg.lr_final, gen, generations)
@@ -153,7 +155,7 @@ class VSMLAgent(Learner):
             if callback is not None:
                 callback(self, {"generation": self.generations, "population_return": mean_ret, "smoothed": smooth})
             if save_path is not None and (gen + 1) % cfg.checkpoint_every == 0:
-                self.trained_on = name
+                self.trained_on, self.curve = name, curve
                 self.save(save_path)
         train_wall = time.perf_counter() - start
         self.trained_on = name
@@ -196,12 +198,6 @@ class VSMLAgent(Learner):
             f"no shipped {self.name} checkpoint for {train_env!r} (looked for {path}); pass --retrain or "
             f"--train-steps to train one, or --train-env {DEFAULT_TRAIN_ENV} to play the shipped one zero-shot"
         )
-
-    def fit_options(self, train_env: str, seed: int) -> dict[str, Any]:
-        """Periodic checkpoints of a CLI training go to the temp folder, never into the package."""
-        partial = Path(tempfile.gettempdir()) / "metarl_bench" / self.name / f"{train_env}-seed{seed}.partial.zip"
-        partial.parent.mkdir(parents=True, exist_ok=True)
-        return {"save_path": partial}
 
     def default_budget(self) -> int:
         """The training budget (env steps) when the user gives none."""
@@ -258,7 +254,10 @@ class VSMLAgent(Learner):
 
     def weights_bytes(self) -> bytes:
         buffer = io.BytesIO()
-        torch.save({"theta": self.theta.detach().cpu().float().clone()}, buffer)
+        state = {"theta": self.theta.detach().cpu().float().clone()}
+        if self.adam is not None:  # the training's optimiser, so that --resume keeps its moments
+            state |= {"adam_m": self.adam.m, "adam_v": self.adam.v, "adam_t": torch.tensor(self.adam.t)}
+        torch.save(state, buffer)
         return buffer.getvalue()
 
     def load_state(self, weights: bytes, record: dict[str, Any], device: str = "cpu") -> None:
@@ -278,6 +277,7 @@ class VSMLAgent(Learner):
             raise CheckpointError(f"holds {tuple(theta.shape)} parameters, its config needs ({net.num_params},)")
         self.cfg, self.config, self.net, self.theta = cfg, asdict(cfg), net, theta
         self.generations, self.metrics = int(record.get("generations", 0)), dict(record.get("metrics", {}))
+        self.adam = adam_of(weights, cfg.learning_rate)
         self.device = device
 
     def _theta(self) -> torch.Tensor:
@@ -315,6 +315,16 @@ def theta_of(weights: bytes) -> torch.Tensor:
         return state["theta"].float()
     except Exception as exc:  # torch raises many types for a broken file
         raise CheckpointError(f"holds no readable parameters in state_dict.pt ({type(exc).__name__})") from None
+
+
+def adam_of(weights: bytes, lr: float) -> Adam | None:
+    """The optimiser state a training checkpoint carries (None for one without)."""
+    state = torch.load(io.BytesIO(weights), map_location="cpu", weights_only=True)
+    if "adam_m" not in state:
+        return None
+    adam = Adam(len(state["adam_m"]), lr)
+    adam.m, adam.v, adam.t = state["adam_m"].float(), state["adam_v"].float(), int(state["adam_t"])
+    return adam
 
 
 def _obs_dim(family: TaskFamily) -> int:

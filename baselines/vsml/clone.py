@@ -24,7 +24,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
@@ -36,7 +35,9 @@ from metarl_bench.baselines.vsml.agent import VSMLAgent, theta_of
 from metarl_bench.baselines.vsml.network import obs_tensors
 from metarl_bench.core.agent import CheckpointError, Obs, UnsupportedFamilyError, inverse_cdf
 from metarl_bench.core.family import Arrays, TaskFamily
+from metarl_bench.core.learner import FitRun
 from metarl_bench.core.seeding import train_rng
+from metarl_bench.core.training import TrainOptions
 from metarl_bench.core.trial import TrialEnv
 
 TEACHER = "gradient-bandit"
@@ -187,7 +188,7 @@ def fidelity(
 def tuned_teacher(family: TaskFamily, train_env: str, seed: int = 0) -> GradientBanditAgent:
     """The gradient bandit tuned for ``train_env`` (its shipped tuning, or a fresh sweep)."""
     teacher = GradientBanditAgent(family)
-    teacher.prepare(family, train_env, seed=seed)
+    teacher.prepare(family, train_env, TrainOptions(train_seed=seed))
     return teacher
 
 
@@ -196,6 +197,7 @@ class VSMLCloneAgent(VSMLAgent):
 
     name = "vsml-clone"
     extra_config = ("clone",)
+    resumable = False  # cloning takes minutes: it is rerun, not resumed
     teacher_name = TEACHER
 
     def make_teacher(self, family: TaskFamily, train_env: str, seed: int) -> Teacher:
@@ -213,21 +215,11 @@ class VSMLCloneAgent(VSMLAgent):
     def default_budget(self) -> int:
         return 0  # clone.iterations gradient steps
 
-    def fit(
-        self,
-        family: TaskFamily,
-        budget: int,
-        seed: int | None = 0,
-        train_env: str = "",
-        progress: bool = True,
-        save_path: str | Path | None = None,
-        **_: Any,
-    ) -> dict[str, Any]:
-        """Clone the gradient bandit tuned for ``train_env``.  ``budget`` (env steps, > 0) caps the
-        iterations at budget / (trials_per_batch x trial length); 0 keeps ``clone.iterations``."""
+    def train(self, family: TaskFamily, budget: int, run: FitRun, **_: Any) -> dict[str, Any]:
+        """Clone the gradient bandit tuned for ``run.train_env``.  ``budget`` (env steps, > 0) caps
+        the iterations at budget / (trials_per_batch x trial length); 0 keeps ``clone.iterations``."""
         self._check_obs(family, what=f"training family {family.describe()}")
-        name = train_env or family.describe()
-        seed = 0 if seed is None else int(seed)
+        name, seed, progress, save_path = run.train_env, run.seed, run.progress, run.save_path
         cfg = self.clone_cfg
         per_iteration = cfg.trials_per_batch * family.trial_length
         if budget:
@@ -266,12 +258,12 @@ class VSMLCloneESAgent(VSMLAgent):
 
     name = "vsml-clone-es"
 
-    def fit(self, family: TaskFamily, budget: int, seed: int | None = 0, train_env: str = "", **kwargs: Any):
+    def train(self, family: TaskFamily, budget: int, run: FitRun, **kwargs: Any) -> dict[str, Any]:
         """ES from the shipped ``vsml-clone`` parameters of ``train_env`` (same seed), for ``budget``."""
-        name = train_env or family.describe()
+        name = run.train_env
         if self.generations == 0:  # a fresh agent: start from the clone (a resumed one continues)
             start_from = VSMLCloneAgent(self.family)
-            path = start_from.checkpoint_path(name, 0 if seed is None else int(seed))
+            path = start_from.checkpoint_path(name, run.seed)
             if not path.exists():
                 raise UnsupportedFamilyError(
                     f"vsml-clone-es starts from the vsml-clone checkpoint {path}, which does not exist: "
@@ -282,7 +274,7 @@ class VSMLCloneESAgent(VSMLAgent):
             self.theta = theta_of(weights).clone()
             self.metrics = {"started_from": path.name}
         started_from = self.metrics.get("started_from")
-        stats = super().fit(family, budget, seed, train_env=train_env, **kwargs)
+        stats = super().train(family, budget, run, **kwargs)
         self.metrics["started_from"] = started_from
         return stats
 

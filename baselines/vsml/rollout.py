@@ -3,7 +3,7 @@
 Every member meets the same tasks, the same reward noise and the same action-sampling
 numbers, so members differ only by parameters.  The whole population is one batched trial
 env of ``members x tasks`` trials, under ``torch.no_grad``; its members can also be split into
-shards played anywhere (``play_sharded``) with the same result.
+shards played anywhere (``play`` with a ``shard_map``) with the same result.
 """
 
 from __future__ import annotations
@@ -21,6 +21,13 @@ from metarl_bench.core.family import Arrays, TaskFamily
 from metarl_bench.core.trial import TrialEnv
 
 ENV_BACKENDS = ("auto", "torch", "numpy")
+
+# An optional hook for ``VSMLAgent.fit``: the members of a generation are split into shards that
+# a ``shard_map`` plays anywhere (Ray tasks, a process pool), then concatenated.  The shared
+# numbers are drawn once, in ``play``, so the result is the local one.
+ShardMap = Callable[[Callable[..., torch.Tensor], list[tuple]], Iterable[torch.Tensor]]
+"""``shard_map(fn, arg_tuples)`` returns ``[fn(*args) for args in arg_tuples]``, in order (like
+``itertools.starmap``), computed wherever it likes."""
 
 
 def _tile(arrays: Arrays, times: int) -> Arrays:
@@ -43,15 +50,29 @@ def play(
     deterministic: bool = False,
     device: str | torch.device = "cpu",
     env_backend: str = "auto",
+    shard_map: ShardMap | None = None,
+    shards: int = 1,
 ) -> torch.Tensor:
     """Trial returns (members, tasks) of every member of ``theta`` (P, D) on the same tasks.
 
     One batched env holds members x tasks trials; every member meets the same tasks, the
     same reward noise (the env state, its noise keys included, is copied from member 0)
     and the same action-sampling numbers.  ``env_backend``: see :func:`play_members`.
+    With a ``shard_map``, the members are split into ``shards`` slices played by it (e.g. on
+    Ray workers); the result is the same.
     """
+    if shards < 1:
+        raise ValueError(f"shards must be >= 1, got {shards}")
     shared = draw_shared(family, tasks, len(theta), rng)
-    return play_members(net, theta, family, tasks, shared, deterministic, device, env_backend)
+    if shard_map is None:
+        return play_members(net, theta, family, tasks, shared, deterministic, device, env_backend)
+    bounds = np.linspace(0, len(theta), min(shards, len(theta)) + 1).round().astype(int)
+    # clone(): a pickled slice would otherwise carry the whole population's storage
+    jobs = [
+        (net, theta[i:j].clone(), family, tasks, shared, deterministic, device, env_backend)
+        for i, j in pairwise(bounds)
+    ]
+    return torch.cat(list(shard_map(play_members, jobs)))
 
 
 @dataclass(frozen=True)
@@ -130,35 +151,3 @@ def play_members(
         total += torch.as_tensor(rewards, device=device).view(P, N)
     return total.cpu()
 
-
-# An optional hook for ``VSMLAgent.fit``: the members of a generation are split into shards that
-# a ``shard_map`` plays anywhere (Ray tasks, a process pool), then concatenated.  The shared
-# numbers are drawn once, here, so the result is the local one.
-ShardMap = Callable[[Callable[..., torch.Tensor], list[tuple]], Iterable[torch.Tensor]]
-"""``shard_map(fn, arg_tuples)`` returns ``[fn(*args) for args in arg_tuples]``, in order (like
-``itertools.starmap``), computed wherever it likes."""
-
-
-def play_sharded(
-    shard_map: ShardMap,
-    shards: int,
-    net: VSMLNet,
-    theta: torch.Tensor,
-    family: TaskFamily,
-    tasks: Arrays,
-    rng: np.random.Generator,
-    deterministic: bool = False,
-    device: str | torch.device = "cpu",
-    env_backend: str = "auto",
-) -> torch.Tensor:
-    """``play`` with the members split into ``shards`` slices played by ``shard_map``: same result."""
-    if shards < 1:
-        raise ValueError(f"shards must be >= 1, got {shards}")
-    shared = draw_shared(family, tasks, len(theta), rng)
-    bounds = np.linspace(0, len(theta), min(shards, len(theta)) + 1).round().astype(int)
-    # clone(): a pickled slice would otherwise carry the whole population's storage
-    jobs = [
-        (net, theta[i:j].clone(), family, tasks, shared, deterministic, device, env_backend)
-        for i, j in pairwise(bounds)
-    ]
-    return torch.cat(list(shard_map(play_members, jobs)))

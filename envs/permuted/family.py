@@ -25,7 +25,7 @@ value as the upper bound (knowing the permutation can only help).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import inspect
 from typing import Any
 
 import numpy as np
@@ -34,25 +34,23 @@ from metarl_bench.core.family import Arrays, BayesReference, TaskFamily
 from metarl_bench.core.registry import register
 from metarl_bench.envs.gridworlds.family import GoalGrid
 
+FLAGS = ("permute_actions", "permute_obs")
+
 
 class PermutedGoalGrid(TaskFamily):
     """A :class:`GoalGrid` whose action meanings and observation features are permuted per task."""
 
-    def __init__(
-        self,
-        size: int = 5,
-        horizon: int = 15,
-        episodes: int = 4,
-        start: Sequence[int] = (0, 0),
-        goal_margin: int = 2,
-        step_reward: float = -0.1,
-        permute_actions: bool = True,
-        permute_obs: bool = True,
-    ):
+    def __init__(self, permute_actions: bool = True, permute_obs: bool = True, **grid: Any):
+        """``grid``: the :class:`GoalGrid` parameters (size, horizon, episodes, start, goal_margin,
+        step_reward); its observation is always ``"xy"`` (a permuted one-hot would erase the grid)."""
+        allowed = [name for name in inspect.signature(GoalGrid).parameters if name != "obs"]
+        unknown = [name for name in grid if name not in allowed]
+        if unknown:
+            raise ValueError(f"permuted grid: unknown parameter(s) {unknown}; allowed: {allowed + list(FLAGS)}")
         for name, flag in (("permute_actions", permute_actions), ("permute_obs", permute_obs)):
             if not isinstance(flag, (bool, np.bool_)):
                 raise ValueError(f"{name} must be True or False, got {flag!r}")
-        self.base = GoalGrid(size, horizon, episodes, start, goal_margin, step_reward, obs="xy")
+        self.base = GoalGrid(**grid, obs="xy")
         self.permute_actions, self.permute_obs = bool(permute_actions), bool(permute_obs)
         b = self.base
         self.num_actions, self.obs_shape, self.obs_low, self.obs_high = (

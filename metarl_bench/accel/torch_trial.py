@@ -16,23 +16,24 @@ is simply not offered to this env; agents fall back to ``TrialEnv``.
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 from typing import Any
 
 import numpy as np
 import torch
 
-from metarl_bench.core.family import Arrays, TaskFamily
+from metarl_bench.core.family import Arrays, Dynamics, TaskFamily
 from metarl_bench.core.trial import TrialLoop
 
 Tensors = dict[str, torch.Tensor]
 
 
-class TorchDynamics(ABC):
+class TorchDynamics(Dynamics[torch.Tensor]):
     """The device half of a family: its step state as tensors, ``observe`` and ``step``.
 
     Mirrors the family's numpy ``start_episode``/``observe``/``step`` exactly (same
-    dtypes, same numbers); ``load`` moves a numpy task batch and initial state over.
+    dtypes, same numbers; the contract is ``core.family.Dynamics``, written once for both);
+    ``load`` moves a numpy task batch and initial state over.
     """
 
     def __init__(self, family: TaskFamily, device: str | torch.device):
@@ -42,17 +43,6 @@ class TorchDynamics(ABC):
     @abstractmethod
     def load(self, tasks: Arrays, state: Arrays) -> tuple[Tensors, Tensors]:
         """Tasks and step state (numpy, as ``init_state`` made them) as tensors on the device."""
-
-    def start_episode(self, tasks: Tensors, state: Tensors) -> Tensors:
-        return state
-
-    @abstractmethod
-    def observe(self, tasks: Tensors, state: Tensors) -> torch.Tensor:
-        """Inner observation (num_trials, *obs_shape), float32."""
-
-    @abstractmethod
-    def step(self, tasks: Tensors, state: Tensors, actions: torch.Tensor) -> tuple[Tensors, torch.Tensor]:
-        """New state and float64 rewards (num_trials,), as the numpy ``step`` computes them."""
 
 
 STEP_METHODS = ("init_state", "start_episode", "observe", "step", "move")

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from metarl_bench.core.family import Arrays, TaskFamily
+from metarl_bench.core.training import TrainOptions
 
 Obs = dict[str, np.ndarray]
 
@@ -70,22 +71,15 @@ class Agent(ABC):
         """
         return {"train_steps": 0}
 
-    def prepare(
-        self,
-        train_family: TaskFamily,
-        train_env: str,
-        budget: int | None = None,
-        seed: int = 0,
-        retrain: bool = False,
-        device: str = "cpu",
-    ) -> dict[str, Any]:
+    def prepare(self, train_family: TaskFamily, train_env: str, options: TrainOptions | None = None) -> dict[str, Any]:
         """Get ready for evaluation: load a shipped checkpoint or meta-train.
 
         Learning agents override this to load the checkpoint made for ``train_env``
-        unless ``retrain`` or a ``budget`` is given.  Returns training statistics
+        unless ``options`` ask for training.  Returns training statistics
         (``train_steps``, ``train_wall_s``, ``checkpoint``).
         """
-        return self.fit(train_family, budget or 0, seed)
+        options = options or TrainOptions()
+        return self.fit(train_family, options.train_steps or 0, options.train_seed)
 
     def default_train_env(self, env: str, retrain: bool = False) -> str:
         """The distribution to meta-train on (or load the checkpoint of) when the user names

@@ -13,11 +13,12 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 
 Arrays = dict[str, np.ndarray]
+ArrayT = TypeVar("ArrayT")  # numpy arrays, or torch tensors on a device (metarl_bench.accel)
 
 
 EXACT = "exact"
@@ -86,7 +87,26 @@ def _resolve(value: Value | None) -> float | None:
     return float(value() if callable(value) else value)
 
 
-class TaskFamily(ABC):
+class Dynamics(ABC, Generic[ArrayT]):
+    """The stepping half of a family, over one kind of array: numpy here (``TaskFamily``),
+    torch tensors on a device in ``metarl_bench.accel.torch_trial.TorchDynamics``."""
+
+    def start_episode(self, tasks: dict[str, ArrayT], state: dict[str, ArrayT]) -> dict[str, ArrayT]:
+        """State at the start of an inner episode (e.g. back to the start cell)."""
+        return state
+
+    @abstractmethod
+    def observe(self, tasks: dict[str, ArrayT], state: dict[str, ArrayT]) -> ArrayT:
+        """Inner observation, shape ``(num_trials, *obs_shape)``, float32."""
+
+    @abstractmethod
+    def step(
+        self, tasks: dict[str, ArrayT], state: dict[str, ArrayT], actions: ArrayT
+    ) -> tuple[dict[str, ArrayT], ArrayT]:
+        """Advance every trial by one step; returns the new state and float64 rewards ``(num_trials,)``."""
+
+
+class TaskFamily(Dynamics[np.ndarray]):
     """A distribution over tasks whose trials are stepped as numpy batches.
 
     Subclasses set ``num_actions``, ``obs_shape``, ``horizon`` (steps per inner episode)
@@ -121,18 +141,6 @@ class TaskFamily(ABC):
         All randomness the trial will consume must be fixed here (or drawn in amounts
         that do not depend on the actions), so that every agent meets the same noise.
         """
-
-    def start_episode(self, tasks: Arrays, state: Arrays) -> Arrays:
-        """State at the start of an inner episode (e.g. back to the start cell)."""
-        return state
-
-    @abstractmethod
-    def observe(self, tasks: Arrays, state: Arrays) -> np.ndarray:
-        """Inner observation, shape ``(num_trials, *obs_shape)``, float32."""
-
-    @abstractmethod
-    def step(self, tasks: Arrays, state: Arrays, actions: np.ndarray) -> tuple[Arrays, np.ndarray]:
-        """Advance every trial by one step; returns the new state and rewards ``(num_trials,)``."""
 
     @abstractmethod
     def oracle_return(self, tasks: Arrays) -> np.ndarray:

@@ -12,6 +12,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
+import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,44 +22,45 @@ from typing import Any
 from metarl_bench.core.agent import Agent, CheckpointError, UnsupportedFamilyError, checkpoint_name
 from metarl_bench.core.family import TaskFamily
 from metarl_bench.core.registry import get_spec
+from metarl_bench.core.training import TrainOptions
 from metarl_bench.core.version import __version__
-
-
-@dataclass(frozen=True)
-class TrainOptions:
-    """How learning agents get ready (ignored by agents that do not learn)."""
-
-    train_env: str | None = None  # None: each run meta-trains on (or loads) its agent's default
-    train_steps: int | None = None  # None: the shipped checkpoint (or the agent's default budget)
-    train_seed: int = 0
-    retrain: bool = False
-    save_checkpoint: bool = False
-    device: str = "cpu"
-    threads: int = 1
-
 
 
 def train_or_load(agent: Any, env: str, options: TrainOptions) -> tuple[str, dict[str, Any]]:
     """Let a learning agent load its checkpoint or meta-train, on ``options.train_env`` if given,
     else on the agent's default for ``env``; returns (the training distribution used, its stats)."""
-    o = options
-    train_env = o.train_env or agent.default_train_env(env, retrain=o.retrain or o.train_steps is not None)
-    stats = agent.prepare(
-        train_family=get_spec(train_env).make(),
-        train_env=train_env,
-        budget=o.train_steps,
-        seed=o.train_seed,
-        retrain=o.retrain,
-        device=o.device,
-    )
-    return train_env, stats
+    train_env = options.train_env or agent.default_train_env(env, retrain=options.trains)
+    return train_env, agent.prepare(get_spec(train_env).make(), train_env, options)
 
 
 # ============================================================================ the lifecycle
+@dataclass(frozen=True)
+class FitRun:
+    """One meta-training run as a learner's ``train`` sees it (``Learner.fit`` fills it)."""
+
+    train_env: str  # the training distribution's name (the family's description when unnamed)
+    seed: int
+    progress: bool = True
+    device: str = "cpu"
+    save_path: Path | None = None  # saved here every few updates and at the end (None: nowhere)
+    resume: bool = False  # continue the state taken from a partial checkpoint (budget counts in all)
+
+
+def partial_folder() -> Path:
+    """Where trainings started from the command line save as they go (``--resume`` reads them):
+    ``$METARL_BENCH_PARTIAL`` or the temp folder, never the package."""
+    return Path(os.environ.get("METARL_BENCH_PARTIAL") or Path(tempfile.gettempdir()) / "metarl_bench")
+
+
+# Settings that change how a trained agent plays, not what it learnt: a checkpoint is reused across them.
+PLAY_SETTINGS = frozenset({"deterministic"})
+
 CONTAINER_FORMAT = 2  # 1 was each learner's own file (SB3 zip with a record, torch dict, JSON)
 RECORD_FILE = "record.json"
 CHECKPOINT_SUFFIX = ".zip"
 RECORD_KEYS = ("agent", "format", "config", "trained_on", "train_seed", "train_steps", "version", "spaces", "curve")
+# Beside them, a resumed training's record names what it continued: {"path", "train_steps"} per resume.
+RESUMED_KEY = "resumed_from"
 
 
 class Learner(Agent):
@@ -85,13 +88,35 @@ class Learner(Agent):
     # True for learners whose fit takes seconds (a tuning sweep): a missing checkpoint is fitted
     # instead of refused.
     fit_when_missing: bool = False
+    resumable = True  # False for learners that fit in minutes: --resume reruns them
 
     def __init__(self, family: TaskFamily, **config: Any):
         super().__init__(family, **config)
         self.trained_on: str | None = None
         self.train_seed: int | None = None
+        self.resumed: list[dict[str, Any]] = []  # the partial checkpoints this training continued
         self.train_steps = 0
         self.curve: list[dict[str, float]] = []
+
+    def fit(
+        self,
+        family: TaskFamily,
+        budget: int,
+        seed: int | None = 0,
+        train_env: str = "",
+        progress: bool = True,
+        device: str = "cpu",
+        save_path: str | Path | None = None,
+        resume: bool = False,
+        **extra: Any,
+    ) -> dict[str, Any]:
+        """Meta-train on tasks of ``family`` (the ``train_env`` training stream of ``seed``) for
+        ``budget`` env steps; ``extra`` goes to the learner's own ``train`` (e.g. callbacks)."""
+        seed = 0 if seed is None else int(seed)
+        self.train_seed = seed  # before training: a learner that saves as it goes records its seed
+        save = None if save_path is None else Path(save_path)
+        run = FitRun(train_env or family.describe(), seed, progress, str(device), save, resume)
+        return self.train(family, int(budget), run, **extra)
 
     # ------------------------------------------------------------------ what subclasses give
     def default_budget(self) -> int:
@@ -107,9 +132,11 @@ class Learner(Agent):
     def extra_record(self) -> dict[str, Any]:
         return {}
 
-    def fit_options(self, train_env: str, seed: int) -> dict[str, Any]:
-        """More keyword arguments for ``fit`` when ``prepare`` trains (e.g. where to save periodically)."""
-        return {}
+    def train(self, family: TaskFamily, budget: int, run: FitRun, **extra: Any) -> dict[str, Any]:
+        """Meta-train for ``budget`` env steps in all (a resumed learner has ``train_steps`` of
+        them done already): set the state, ``trained_on``, ``train_steps`` and ``curve``; save to
+        ``run.save_path`` as it goes, if given; return the training stats."""
+        raise NotImplementedError
 
     def spaces(self) -> dict[str, Any]:
         """What a checkpoint must match to be played here (the default: the exact spaces)."""
@@ -125,20 +152,19 @@ class Learner(Agent):
     def checkpoint_path(self, train_env: str, seed: int = 0) -> Path:
         return self.checkpoint_dir / checkpoint_name(train_env, seed, CHECKPOINT_SUFFIX)
 
-    def prepare(
-        self,
-        train_family: TaskFamily,
-        train_env: str,
-        budget: int | None = None,
-        seed: int = 0,
-        retrain: bool = False,
-        device: str = "cpu",
-    ) -> dict[str, Any]:
-        """Load the shipped checkpoint for (``train_env``, ``seed``) unless ``retrain`` or a
-        ``budget`` is given; else fit; a missing checkpoint is refused (by name) unless fitting
-        is cheap (``fit_when_missing``)."""
+    def partial_path(self, train_env: str, seed: int = 0) -> Path:
+        """The checkpoint a command-line training saves as it goes (``--resume`` continues it)."""
+        return partial_folder() / self.name / checkpoint_name(train_env, seed, ".partial" + CHECKPOINT_SUFFIX)
+
+    def prepare(self, train_family: TaskFamily, train_env: str, options: TrainOptions | None = None) -> dict[str, Any]:
+        """Load the shipped checkpoint for (``train_env``, seed) unless ``options`` ask for
+        training; else fit (saving to ``partial_path`` as it goes), or continue the partial
+        checkpoint with ``options.resume``; a missing checkpoint is refused (by name) unless
+        fitting is cheap (``fit_when_missing``)."""
+        options = options or TrainOptions()
+        seed, device = options.train_seed, options.device
         path = self.checkpoint_path(train_env, seed)
-        if not retrain and budget is None:
+        if not options.trains:
             if path.exists():
                 self.load_weights(path, expect_env=train_env, device=device)
                 return {
@@ -149,9 +175,28 @@ class Learner(Agent):
                 }
             if not self.fit_when_missing:
                 raise UnsupportedFamilyError(self.missing_checkpoint_message(train_env, path))
-        self.train_seed = int(seed)  # before fit: a learner that saves while it trains records its seed
-        options = {"train_env": train_env, "device": device, **self.fit_options(train_env, seed)}
-        return self.fit(train_family, budget or self.default_budget(), seed, **options)
+        partial = self.partial_path(train_env, seed)
+        budget = options.train_steps or self.default_budget()
+        if options.resume:
+            self.resume_if_stopped(partial, train_env, device)
+        partial.parent.mkdir(parents=True, exist_ok=True)
+        stats = self.fit(
+            train_family, budget, seed, train_env=train_env, device=device, save_path=partial, resume=options.resume
+        )
+        return {**stats, **({RESUMED_KEY: self.resumed} if self.resumed else {})}
+
+    def resume_if_stopped(self, partial: Path, train_env: str, device: str = "cpu") -> bool:
+        """Take the state of the partial checkpoint a stopped training left, to continue it;
+        without one (or for a learner that is rerun, not resumed) the training starts afresh,
+        and says so.  A partial checkpoint of other settings is refused (CheckpointError)."""
+        if not self.resumable or not partial.is_file():
+            why = "is rerun, not resumed" if not self.resumable else f"has no partial checkpoint at {partial}"
+            print(f"resume: {self.name} on {train_env} {why}; training from the start", file=sys.stderr)
+            return False
+        self.load_weights(partial, expect_env=train_env, device=device)
+        self.resumed = [*self.resumed, {"path": str(partial), "train_steps": int(self.train_steps)}]
+        print(f"resume: {self.name} on {train_env} continues {partial} at {self.train_steps} steps", file=sys.stderr)
+        return True
 
     def missing_checkpoint_message(self, train_env: str, path: Path) -> str:
         return (
@@ -171,6 +216,7 @@ class Learner(Agent):
             "version": __version__,
             "spaces": self.spaces(),
             "curve": self.curve,
+            **({RESUMED_KEY: self.resumed} if self.resumed else {}),
             **self.extra_record(),
         }
 
@@ -222,12 +268,28 @@ class Learner(Agent):
         if expect_env is not None and record["trained_on"] != expect_env:
             raise CheckpointError(f"{path} was trained on {record['trained_on']!r}, not on {expect_env!r}")
         self.check_spaces(record["spaces"], path)
+        self.check_config(record["config"], path)
         try:
             self.load_state(weights, record, device)
         except (CheckpointError, UnsupportedFamilyError) as exc:
             raise type(exc)(f"checkpoint {path} {exc}") from None
         self.trained_on, self.train_steps = record["trained_on"], int(record["train_steps"])
         self.train_seed, self.curve = record["train_seed"], list(record["curve"])
+        self.resumed = list(record.get(RESUMED_KEY) or [])
+
+    def check_config(self, trained_with: dict[str, Any], path: Path) -> None:
+        """Refuse a checkpoint trained with other settings than this agent's (a checkpoint is
+        never silently played under settings it was not trained with); ``PLAY_SETTINGS`` may differ,
+        and a setting the checkpoint does not name (added since, with a default that keeps the old
+        behaviour) is not compared."""
+        ours, theirs = _plain(self.config), _plain(trained_with)
+        differ = sorted(k for k in set(ours) & set(theirs) if k not in PLAY_SETTINGS and ours[k] != theirs[k])
+        if differ:
+            shown = ", ".join(f"{k}: trained with {theirs.get(k)!r}, asked for {ours.get(k)!r}" for k in differ[:4])
+            raise CheckpointError(
+                f"{path} was trained with other {self.name} settings ({shown}); "
+                "pass --retrain (or --train-steps) to train one with these settings"
+            )
 
     @classmethod
     def load(cls, path: str | Path, family: TaskFamily, expect_env: str | None = None) -> Learner:
@@ -238,6 +300,11 @@ class Learner(Agent):
             raise CheckpointError(f"{path} holds a {cls.name} config this version cannot read ({exc})") from None
         agent.load_weights(path, expect_env=expect_env)
         return agent
+
+
+def _plain(config: dict[str, Any]) -> dict[str, Any]:
+    """A config as its JSON would read back (tuples as lists), so saved and live configs compare."""
+    return json.loads(json.dumps(config, sort_keys=True, default=str))
 
 
 def _article(name: str) -> str:

@@ -22,8 +22,10 @@ def stream(purpose: int, name: str, seed: int, *extra: int) -> np.random.Generat
     return np.random.default_rng(np.random.SeedSequence(entropy=int(seed), spawn_key=key))
 
 
-def train_rng(name: str, seed: int) -> np.random.Generator:
-    return stream(TRAIN, name, seed)
+def train_rng(name: str, seed: int, steps_done: int = 0) -> np.random.Generator:
+    """The training stream; a training resumed after ``steps_done`` env steps draws from a
+    stream of its own, so it does not meet the first tasks again."""
+    return stream(TRAIN, name, seed) if steps_done == 0 else stream(TRAIN, name, seed, int(steps_done))
 
 
 def eval_task_rng(name: str, task_seed: int = 0) -> np.random.Generator:

@@ -213,3 +213,23 @@ class TrialEnv(TrialLoop):
 
     def __init__(self, family: TaskFamily, num_trials: int = 1, seed: int | np.random.Generator | None = None):
         super().__init__(family, num_trials, seed, NumpyArrays)
+
+
+def trial_returns(
+    agent: Any, family: TaskFamily, tasks: Arrays, noise_seed: int | np.random.Generator, agent_seed: int
+) -> np.ndarray:
+    """Trial returns (n,) of ``agent`` playing ``tasks`` once, under fixed noise and action seeds.
+
+    The plain loop that training-side code (tuning, cloning) and tests use; evaluation's
+    ``rollout`` adds the held-out streams and an observer on top of the same steps.
+    """
+    n = len(next(iter(tasks.values())))
+    env = TrialEnv(family, num_trials=n)
+    obs = env.reset(seed=noise_seed, tasks=tasks)
+    memory = agent.reset(n, rng=np.random.default_rng(agent_seed), tasks=tasks if agent.privileged else None)
+    total = np.zeros(n)
+    for _ in range(family.trial_length):
+        actions, memory = agent.act(obs, memory)
+        obs, rewards, _, _ = env.step(actions)
+        total += rewards
+    return total

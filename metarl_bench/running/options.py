@@ -165,6 +165,7 @@ def parse_common(args: argparse.Namespace, command: str) -> CommonOptions:
         save_checkpoint=getattr(args, "save_checkpoint", False),
         device=device,
         threads=args.threads,
+        resume=getattr(args, "resume", False),
     )
     return CommonOptions(
         agents=tuple(agents),

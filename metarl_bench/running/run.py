@@ -21,6 +21,7 @@ from metarl_bench.evaluation.evaluate import DEFAULT_EVAL_TASKS, DEFAULT_SEEDS
 from metarl_bench.records.provenance import command_line
 from metarl_bench.reporting import leaderboard
 from metarl_bench.running import sweep
+from metarl_bench.running.agent_settings import check_checkpoints, parse_agent_settings
 from metarl_bench.running.options import (
     CommandParser,
     add_common_arguments,
@@ -45,7 +46,18 @@ def build_parser() -> CommandParser:
         "--save-checkpoint", action="store_true", help="after training, store the agent as its shipped checkpoint"
     )
     p.add_argument(
-        "--resume", action="store_true", help="skip runs the leaderboard already holds (same agent, env, seeds, config)"
+        "--resume",
+        action="store_true",
+        help="go on with a stopped sweep: skip runs the leaderboard holds (same agent, env, seeds, config) and "
+        "continue trainings from their partial checkpoints",
+    )
+    p.add_argument(
+        "--agent-config",
+        dest="agent_config",
+        action="append",
+        default=[],
+        metavar="AGENT:KEY=VALUE,... | FILE.toml",
+        help="settings of an agent (e.g. rl2:lstm_hidden_size=256,gamma=0.99), checked before any work; repeatable",
     )
     p.add_argument("--backend", choices=sweep.BACKENDS, default="local", help="where runs execute (default: local)")
     p.add_argument(
@@ -103,6 +115,8 @@ def _run(parser: CommandParser, args: argparse.Namespace) -> int:
             print(_listing())
             return 0
         options = parse_common(args, command_line())
+        agent_settings = parse_agent_settings(args.agent_config, options.agents, options.envs[0])
+        check_checkpoints(agent_settings, options.envs, options.train)
         sweep.check_backend(args.backend, args.address)
         if args.report and not options.save:
             raise ValueError("--report draws the page from saved rows; drop --no-save")
@@ -110,7 +124,7 @@ def _run(parser: CommandParser, args: argparse.Namespace) -> int:
         return parser.fail(exc)
     set_torch_threads(options)
 
-    specs = sweep.plan_runs(options.agents, options.envs, options.settings, options.train)
+    specs = sweep.plan_runs(options.agents, options.envs, options.settings, options.train, agent_settings)
     board = options.results / leaderboard.LEADERBOARD_FILE
     try:  # a leaderboard we could not append to fails now, not after the runs
         if args.resume:

@@ -77,6 +77,7 @@ class RunSpec:
     options: TrainOptions
     learns: bool
     env_spec: str  # JSON, as in the row: the distribution's gymnasium id and parameters
+    agent_settings: str = "{}"  # JSON of the agent's --agent-config settings (checked by then)
 
     @property
     def seeds(self) -> str:
@@ -91,7 +92,8 @@ class RunSpec:
              "retrain": o.retrain}
             if self.learns else {}
         )  # fmt: skip
-        return json.dumps(config, sort_keys=True)
+        settings = json.loads(self.agent_settings)
+        return json.dumps(config | ({"agent_config": settings} if settings else {}), sort_keys=True)
 
     @property
     def key(self) -> tuple[str, str, str, int, str, str]:
@@ -114,15 +116,21 @@ class RunResult:
 
 
 def plan_runs(
-    agents: Sequence[str], envs: Sequence[str], settings: EvalSettings, options: TrainOptions | None = None
+    agents: Sequence[str],
+    envs: Sequence[str],
+    settings: EvalSettings,
+    options: TrainOptions | None = None,
+    agent_settings: dict[str, dict[str, Any]] | None = None,
 ) -> list[RunSpec]:
-    """The runs of agents x distributions, distribution-major (as the local loop always ran them)."""
+    """The runs of agents x distributions, distribution-major (as the local loop always ran them);
+    ``agent_settings``: each agent's checked ``--agent-config`` settings."""
     options = options or TrainOptions()
+    chosen = {a: json.dumps((agent_settings or {}).get(a, {}), sort_keys=True) for a in agents}
     learns = {a: bool(getattr(get_agent_factory(a), "learns", True)) for a in agents}  # unknown: assume it does
     specs = []
     for env in envs:
         env_spec = env_spec_json(env, get_spec(env).make().params)
-        specs += [RunSpec(a, env, settings, options, learns[a], env_spec) for a in agents]
+        specs += [RunSpec(a, env, settings, options, learns[a], env_spec, chosen[a]) for a in agents]
     return specs
 
 
@@ -131,7 +139,7 @@ def evaluate_run(spec: RunSpec) -> tuple[LeaderboardRow, Evaluation]:
     """Build, (meta-train or load), and evaluate one agent on one distribution: its row."""
     o = spec.options
     family = get_spec(spec.env).make()
-    agent = make_agent(spec.agent, family)
+    agent = make_agent(spec.agent, family, **json.loads(spec.agent_settings))
     if "torch" in sys.modules:  # set here, not only in the CLI: a Ray worker is a process of its own
         import torch
 
@@ -154,7 +162,8 @@ def evaluate_run(spec: RunSpec) -> tuple[LeaderboardRow, Evaluation]:
             run_config=spec.run_config,
         )
     else:  # agents that do not learn: every training field empty
-        training = Training(agent_config=json.dumps(agent.config, sort_keys=True, default=str), run_config="{}")
+        config = json.dumps(agent.config, sort_keys=True, default=str)
+        training = Training(agent_config=config, run_config=spec.run_config)
     evaluation = evaluate(agent, spec.env, spec.settings)
     # the device the agent actually ran on, as the agent reports it
     device = str(getattr(agent, "device", o.device)) if agent.learns else None
