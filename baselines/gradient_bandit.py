@@ -166,6 +166,9 @@ class GradientBanditAgent(Learner):
     def default_budget(self) -> int:
         return 0  # the sweep's own SWEEP_TASKS per configuration
 
+    def budget_unit(self, family: TaskFamily) -> tuple[int, str]:
+        return 2 * family.trial_length, f"tuning sample (2 trials of {family.trial_length} steps per setting)"
+
     # ------------------------------------------------------------------ checkpoints
     def spaces(self) -> dict[str, Any]:
         return {"bandit": True}  # any number of arms

@@ -205,3 +205,96 @@ def test_eval_tasks_minimum_agrees_between_help_and_check(capsys):
         run_main(["--eval-tasks", "1", "--no-save"])
     assert info.value.code == 2
     assert "--eval-tasks: expected an integer >= 2, got 1" in one_error_line(capsys.readouterr().err)
+
+
+# ----------------------------------------------------------------------------- issue #24: every fault named
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--agent", "random", "--env", "bandits,"], "--env 'bandits,' has an empty item"),
+        (["--agent", "random,,ucb1", "--env", "bandits"], "--agent 'random,,ucb1' has an empty item"),
+        (["--agent", "random", "--env", "bernoulli-k2-h100,bernoulli-k2-h100"], "names ['bernoulli-k2-h100'] twice"),
+        (["--agent", "random,random", "--env", "bandits"], "--agent 'random,random' names ['random'] twice"),
+        (["--agent", "random", "--env", "bandits", "--seeds", str(10**23)], "is above the largest seed, 4294967295"),
+        (["--agent", "rl2", "--env", "bandits", "--train-seed", str(10**23)], "--train-seed 100000000000000000000000"),
+        (["--agent", "rl2", "--env", "bernoulli-k2-h100", "--train-steps", str(10**15)], "is above 1e+11 env steps"),
+        (["--agent", "random", "--env", "bernoulli-k2-h100", "--eval-tasks", str(10**13)], "of memory, more than the"),
+        (["--agent", "vsml", "--env", "bernoulli-k2-h100", "--train-steps", "200000"],
+         "--train-steps 200000 is less than one ES generation (64 members x 64 tasks x 100 steps) of vsml"),
+        (["--agent", "rl2", "--env", "bernoulli-k2-h100", "--train-steps", "100"], "give at least 12800"),
+    ],
+)
+def test_each_fault_is_one_line_and_exit_2_before_any_work(argv, message, capsys, no_work):
+    assert run_main([*argv, "--no-save"]) == 2
+    line = one_error_line(capsys.readouterr().err)
+    assert message in line and "Traceback" not in line, line
+
+
+def test_memory_is_estimated_from_the_arrays_a_run_holds():
+    from metarl_bench.evaluation.evaluate import EvalSettings
+    from metarl_bench.running import preflight
+
+    settings = EvalSettings(n_tasks=1000, seeds=(0, 1, 2))
+    per_task = preflight.bytes_per_task("bernoulli-k2-h100", settings)
+    assert 8 * 100 * 3 <= per_task <= 100_000  # at least the rewards of every seed and step
+    preflight.check_memory(["bernoulli-k2-h100"], settings, available=per_task * 1000)
+    with pytest.raises(ValueError, match="at most about 999 tasks fit"):
+        preflight.check_memory(["bernoulli-k2-h100"], settings, available=per_task * 1000 - 1)
+
+
+@pytest.mark.parametrize(
+    "source, message",
+    [
+        ("raise RuntimeError('boom\\nsecond line')\n", "module broken_plugin failed to import: RuntimeError: boom"),
+        ("def f(:\n", "module broken_plugin failed to import: SyntaxError: invalid syntax"),
+    ],
+    ids=["raises", "syntax"],
+)
+def test_a_broken_import_is_named_in_one_line(source, message, tmp_path, monkeypatch, capsys, no_work):
+    (tmp_path / "broken_plugin.py").write_text(source)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert run_main(["--import", "broken_plugin", "--agent", "random", *TINY, "--no-save"]) == 2
+    line = one_error_line(capsys.readouterr().err)
+    assert message in line and "second line" not in line, line
+
+
+def test_a_corrupt_shipped_checkpoint_is_refused_before_any_work_without_a_traceback(
+    tmp_path, monkeypatch, capsys, no_work
+):
+    (tmp_path / "bernoulli-k2-h100.zip").write_bytes(b"PK\x03\x04 damaged")
+    monkeypatch.setattr(RL2Agent, "checkpoint_dir", tmp_path)
+    assert run_main(["--agent", "rl2", *TINY, "--no-save"]) == 2
+    line = one_error_line(capsys.readouterr().err)
+    assert "is not an rl2 checkpoint: not a zip file" in line and str(tmp_path) in line
+
+
+def test_skipped_runs_are_one_line_unless_verbose(tmp_path, capsys):
+    argv = ["--agent", "greedy,random", "--env", "heart-trap-5x5", "--eval-tasks", "20", "--seeds", "0", "--no-save"]
+    assert run_main(argv) == 0
+    err = capsys.readouterr().err
+    assert err.count("skipped") == 1 and "skipped 1 run(s) whose agent does not play" in err and "--verbose" in err
+    assert run_main([*argv, "--verbose"]) == 0
+    err = capsys.readouterr().err
+    assert "skipped greedy on heart-trap-5x5:" in err and "listed above" in err
+
+
+def test_sigterm_ends_like_sigint_with_one_line_exit_143_and_nothing_half_written(tmp_path):
+    results = tmp_path / "results"
+    results.mkdir()
+    argv = [sys.executable, "-m", "metarl_bench.run", "--agent", "thompson", "--env", "bernoulli-k10-h500",
+            "--eval-tasks", "50000", "--seeds", "0,1,2", "--results", str(results)]  # fmt: skip
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path)
+    seen, deadline = b"", time.monotonic() + 180
+    while b"run(s) on the local backend" not in seen and time.monotonic() < deadline:
+        chunk = os.read(proc.stdout.fileno(), 4096)
+        if not chunk:
+            break
+        seen += chunk
+    assert proc.poll() is None, "the run ended before it could be stopped"
+    time.sleep(1)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=120)
+    err = err.decode()
+    assert proc.returncode == 143, (out, err)
+    assert "Traceback" not in err and len([line for line in err.splitlines() if "terminated (SIGTERM)" in line]) == 1
+    assert not (results / "leaderboard.csv").exists() or leaderboard.read(results / "leaderboard.csv").empty

@@ -30,8 +30,13 @@ class CountingLearner(Learner):
     def train(self, family, budget, run, **_):
         """Counts up to ``budget``, one curve point per step; a resumed run counts on from where it was."""
         done = self.train_steps if run.resume else 0
-        points = [{"steps": s, "trial_return": 1.0} for s in range(done + 1, budget + 1)]
+        stop = getattr(self, "stop_after", None)  # a stop (SIGTERM, a lost machine) after a save
+        points = [{"steps": s, "trial_return": 1.0} for s in range(done + 1, (stop or budget) + 1)]
         self.curve = (self.curve if run.resume else []) + points
+        if stop is not None:
+            self.value, self.trained_on, self.train_steps = float(stop), run.train_env, stop
+            self.save(run.save_path)
+            raise KeyboardInterrupt
         self.value, self.trained_on, self.train_steps = float(budget) + self.config["bias"], run.train_env, int(budget)
         self.runs = getattr(self, "runs", []) + [(done, budget)]
         if run.save_path is not None:
@@ -136,7 +141,9 @@ def test_a_checkpoint_trained_with_other_settings_is_refused_not_reused(learner,
 
 def test_resume_continues_the_partial_checkpoint_and_its_record_says_from_where(learner, tmp_path):
     family = learner.family
-    learner.prepare(family, ENV, TrainOptions(train_steps=3, train_seed=1))  # stopped at 3 (its last save)
+    learner.stop_after = 3
+    with pytest.raises(KeyboardInterrupt):
+        learner.prepare(family, ENV, TrainOptions(train_steps=8, train_seed=1))  # stopped at 3, its last save
     partial = learner.partial_path(ENV, 1)
     assert partial.is_file() and partial.parent.parent == tmp_path / "partial"
     resumed = CountingLearner(family)
@@ -156,12 +163,19 @@ def test_resume_without_a_partial_checkpoint_or_of_a_rerun_learner_trains_afresh
     assert "has no partial checkpoint at" in capsys.readouterr().err
     monkeypatch.setattr(CountingLearner, "resumable", False)
     again = CountingLearner(learner.family)
-    again.prepare(learner.family, ENV, TrainOptions(train_steps=5, resume=True))  # a partial of 3 exists now
-    assert again.runs == [(0, 5)] and "is rerun, not resumed" in capsys.readouterr().err
+    again.prepare(learner.family, ENV, TrainOptions(train_steps=3, resume=True))  # a partial of 3 exists now
+    assert again.runs == [(0, 3)] and "is rerun, not resumed" in capsys.readouterr().err
+    monkeypatch.setattr(CountingLearner, "resumable", True)
+    other_budget = CountingLearner(learner.family)
+    other_budget.prepare(learner.family, ENV, TrainOptions(train_steps=9, resume=True))
+    assert other_budget.runs == [(0, 9)]
+    assert "of a training of 3 env steps, not 9; training from the start" in capsys.readouterr().err
 
 
 def test_a_partial_checkpoint_of_other_settings_is_not_resumed(learner):
-    learner.prepare(learner.family, ENV, TrainOptions(train_steps=3))
+    learner.stop_after = 3
+    with pytest.raises(KeyboardInterrupt):
+        learner.prepare(learner.family, ENV, TrainOptions(train_steps=6))
     other = CountingLearner(learner.family, bias=1.0)
     with pytest.raises(CheckpointError, match="trained with other test-counting settings"):
         other.prepare(other.family, ENV, TrainOptions(train_steps=6, resume=True))

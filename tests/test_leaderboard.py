@@ -187,3 +187,76 @@ def test_the_reader_shows_the_newest_row_per_agent_train_env_env_by_default(tmp_
 def test_the_reader_refuses_a_missing_results_folder(tmp_path, capsys):
     assert tables.leaderboard_main(["--results", str(tmp_path / "nowhere")]) == 2
     assert "not a folder" in capsys.readouterr().err
+
+
+def _seeded_board(tmp_path) -> None:
+    """rl2 trained with three seeds on one distribution, beside two agents, in no score order."""
+    rows = [make_row("thompson", "bernoulli-k2-h100", 93.0), make_row("ucb1", "bernoulli-k2-h100", 74.0)]
+    for seed, score in ((0, 94.5), (1, 91.5), (2, 95.5)):
+        rows.append(make_row("rl2", "bernoulli-k2-h100", score, train_env="bernoulli-k2-h100") | {"train_seed": seed})
+    rows.append(make_row("thompson", "bernoulli-k5-h100", 88.0))
+    rows.append(make_row("ucb1", "bernoulli-k5-h100", 56.0) | {"score": ""})  # no score: listed last
+    rows.append(make_row("bayes", "bernoulli-k5-h100", 100.0))
+    append_rows(tmp_path / "leaderboard.csv", rows)
+
+
+def _table(out: str) -> pd.DataFrame:
+    lines = out.strip().splitlines()
+    return pd.DataFrame([line.split() for line in lines[1:]], columns=lines[0].split())
+
+
+def test_the_reader_prints_the_training_seed_of_each_row(tmp_path, capsys):
+    _seeded_board(tmp_path)
+    assert tables.leaderboard_main(["--results", str(tmp_path), "--env", "bernoulli-k2-h100", "--agent", "rl2"]) == 0
+    shown = _table(capsys.readouterr().out)
+    assert sorted(shown["train_seed"]) == ["0", "1", "2"]  # three rows, told apart
+
+
+def test_the_reader_sorts_by_score_within_each_distribution(tmp_path, capsys):
+    _seeded_board(tmp_path)
+    assert tables.leaderboard_main(["--results", str(tmp_path), "--env", "bernoulli-k5-h100,bernoulli-k2-h100"]) == 0
+    out = capsys.readouterr().out
+    # rows without a train_env (or score) leave blanks, so read only the agent and the env order
+    agents = [line.split()[0] for line in out.strip().splitlines()[1:]]
+    assert agents == ["bayes", "thompson", "ucb1", "rl2", "rl2", "thompson", "rl2", "ucb1"]
+    assert out.index("95.50") < out.index("94.50") < out.index("93.00") < out.index("91.50")
+    assert tables.leaderboard_main(["--results", str(tmp_path), "--best"]) == 0
+    assert [line.split()[0] for line in capsys.readouterr().out.strip().splitlines()[1:]] == ["rl2", "thompson"]
+
+
+USER_FAMILY = """
+import metarl_bench
+from metarl_bench.envs.bandits.family import BernoulliBandit
+metarl_bench.register("reader-user-bandit", BernoulliBandit, k=3, horizon=5)
+"""
+
+
+def test_the_reader_imports_a_users_module_to_read_its_familys_rows(tmp_path, capsys, monkeypatch):
+    from metarl_bench.core.registry import list_families, unregister
+
+    (tmp_path / "reader_user_family.py").write_text(USER_FAMILY)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    append_rows(tmp_path / "leaderboard.csv", [make_row("thompson", "reader-user-bandit", 42.5)])
+    args = ["--results", str(tmp_path), "--env", "reader-user-bandit"]
+    assert tables.leaderboard_main(args) == 2  # not registered without its module
+    assert "unknown env 'reader-user-bandit'" in capsys.readouterr().err
+    try:
+        assert tables.leaderboard_main([*args, "--import", "reader_user_family"]) == 0
+        assert "42.50" in capsys.readouterr().out
+    finally:
+        if "reader-user-bandit" in list_families():
+            unregister("reader-user-bandit")
+        sys.modules.pop("reader_user_family", None)
+    assert tables.leaderboard_main([*args, "--import", "no_such_module_here"]) == 2
+    assert "--import no_such_module_here" in capsys.readouterr().err
+
+
+def test_the_reader_refuses_an_unknown_agent_naming_the_valid_ones(tmp_path, capsys):
+    _seeded_board(tmp_path)
+    assert tables.leaderboard_main(["--results", str(tmp_path), "--agent", "nosuch"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1
+    assert "unknown agent 'nosuch'; valid agents:" in err and "thompson" in err and "rl2" in err
+    append_rows(tmp_path / "leaderboard.csv", [make_row("my-own-agent", "bernoulli-k2-h100", 50.0)])
+    assert tables.leaderboard_main(["--results", str(tmp_path), "--agent", "my-own-agent"]) == 0  # rows in the file
+    assert "my-own-agent" in capsys.readouterr().out

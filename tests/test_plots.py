@@ -32,3 +32,26 @@ def test_cli_redraws_and_rejects_unknown_names(tmp_path, capsys):
     assert (tmp_path / "curves" / "gridnavi-5x5__episodes.png").exists()
     assert tables.plots_main(["--results", str(tmp_path), "--env", "no-such-env"]) == 2
     assert "no-such-env" in capsys.readouterr().err
+
+
+def test_curves_are_keyed_and_labelled_by_training_distribution_and_seed(tmp_path, monkeypatch):
+    import numpy as np
+
+    from metarl_bench.evaluation.evaluate import Evaluation
+
+    curve = {"agent": np.full(6, 0.5), "bayes": np.full(6, 0.6)}
+    own = Evaluation("gridnavi-5x5", "rl2", metrics=None, step_curve=curve)
+    plots.write_curves(own, tmp_path, "gridnavi-5x5", 0)
+    plots.write_curves(own, tmp_path, "gridnavi-5x5-permuted", 0)  # the same agent trained elsewhere
+    plots.write_curves(own, tmp_path, "gridnavi-5x5", 2)
+    plots.write_curves(Evaluation("gridnavi-5x5", "random", metrics=None, step_curve=curve), tmp_path, "", None)
+    names = sorted(p.name for p in tmp_path.glob("*.csv"))
+    assert names == ["gridnavi-5x5__random.csv", "gridnavi-5x5__rl2.csv",
+                     "gridnavi-5x5__rl2__on-gridnavi-5x5-permuted-seed0.csv",
+                     "gridnavi-5x5__rl2__on-gridnavi-5x5-seed2.csv"]  # fmt: skip
+    assert plots.curve_label("rl2__on-gridnavi-5x5-permuted-seed0") == "rl2 (trained on gridnavi-5x5-permuted, seed 0)"
+    labels = []
+    monkeypatch.setattr(plots, "legend_beside", lambda ax: labels.extend(line.get_label() for line in ax.get_lines()))
+    plots.plot_env("gridnavi-5x5", tmp_path)
+    assert "rl2 (trained on gridnavi-5x5-permuted, seed 0)" in labels and "rl2" in labels
+    assert "rl2 (trained on gridnavi-5x5, seed 2)" in labels

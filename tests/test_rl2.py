@@ -142,18 +142,35 @@ def test_long_trials_train_fewer_in_parallel_and_shipped_sizes_are_kept():
 
 def test_a_stopped_training_resumes_from_its_partial_checkpoint(tmp_path, monkeypatch):
     """--resume: the model, its step count and its curve continue where the last save left them."""
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    import metarl_bench.baselines.rl2.agent as rl2_agent
     from metarl_bench.core.training import TrainOptions
 
-    monkeypatch.setenv("METARL_BENCH_PARTIAL", str(tmp_path))
+    class StopAt(BaseCallback):  # a stop (SIGTERM, a lost machine) right after the save at ``steps``
+        def __init__(self, steps):
+            super().__init__()
+            self.steps = steps
+
+        def _on_step(self):
+            return True
+
+        def _on_rollout_start(self):
+            if self.model.num_timesteps >= self.steps:
+                raise KeyboardInterrupt
+
+    monkeypatch.setattr(rl2_agent, "SAVE_EVERY_S", 0.0)  # save at every rollout
     family = metarl_bench.make_family(ENV, horizon=10)
     settings = {"n_envs": 8, "lstm_hidden_size": 8, "trials_per_minibatch": 4}
     first = RL2Agent(family, **settings)
-    first.prepare(family, ENV, TrainOptions(train_steps=8 * 10 * 3))  # "stopped" after 3 updates
-    partial = first.partial_path(ENV)
-    assert RL2Agent.read(partial)[0]["train_steps"] == 240
+    partial = first.partial_path(ENV, 0, tmp_path)
+    with pytest.raises(KeyboardInterrupt):
+        first.fit(family, 400, train_env=ENV, progress=False, save_path=partial, callbacks=[StopAt(240)])
+    saved, _ = RL2Agent.read(partial)
+    assert (saved["train_steps"], saved["target_steps"]) == (240, 400)
     resumed = RL2Agent(family, **settings)
-    stats = resumed.prepare(family, ENV, TrainOptions(train_steps=8 * 10 * 5, resume=True))
+    stats = resumed.prepare(family, ENV, TrainOptions(train_steps=400, resume=True, partial_dir=tmp_path))
     assert stats["train_steps"] == 400 and stats["resumed_from"] == [{"path": str(partial), "train_steps": 240}]
     steps = [p["steps"] for p in resumed.curve]
-    assert steps[: len(first.curve)] == [p["steps"] for p in first.curve] and steps[-1] == 400
+    assert steps[: len(saved["curve"])] == [p["steps"] for p in saved["curve"]] and steps[-1] == 400
     assert RL2Agent.read(partial)[0]["resumed_from"][0]["train_steps"] == 240

@@ -198,19 +198,20 @@ SAVE_EVERY_S = 60.0  # wall seconds between the periodic saves of a training (a 
 
 
 class PeriodicSave(BaseCallback):
-    """Saves the agent, with its curve so far, after a rollout once ``every_s`` seconds have passed."""
+    """Saves the agent, with its curve so far, once ``every_s`` seconds (default ``SAVE_EVERY_S``)
+    have passed, at the start of a rollout: after the last update, so that no rollout is lost."""
 
-    def __init__(self, agent: RL2Agent, path: Path, env: str, curve: TrainingCurve, every_s: float = SAVE_EVERY_S):
+    def __init__(self, agent: RL2Agent, path: Path, env: str, curve: TrainingCurve, every_s: float | None = None):
         super().__init__()
         self.agent, self.path, self.train_env, self.curve = agent, path, env, curve
-        self.every_s = every_s
+        self.every_s = SAVE_EVERY_S if every_s is None else every_s
         self._last = time.perf_counter()
 
     def _on_step(self) -> bool:
         return True
 
-    def _on_rollout_end(self) -> None:
-        if time.perf_counter() - self._last >= self.every_s:
+    def _on_rollout_start(self) -> None:
+        if time.perf_counter() - self._last >= self.every_s and self.model.num_timesteps > 0:
             agent = self.agent
             agent.trained_on, agent.train_steps = self.train_env, int(self.model.num_timesteps)
             agent.curve = self.curve.curve
@@ -331,6 +332,10 @@ class RL2Agent(Learner):
 
     def default_budget(self) -> int:
         return self.cfg.train_steps
+
+    def budget_unit(self, family: TaskFamily) -> tuple[int, str]:
+        trials = parallel_trials(self.cfg, family.trial_length)
+        return trials * family.trial_length, f"PPO update ({trials} trials x {family.trial_length} steps)"
 
     # ------------------------------------------------------------------ acting
     def reset(self, num_trials: int, rng: np.random.Generator | None = None, tasks: Arrays | None = None) -> Any:

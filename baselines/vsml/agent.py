@@ -203,6 +203,12 @@ class VSMLAgent(Learner):
         """The training budget (env steps) when the user gives none."""
         return self.cfg.train_steps
 
+    def budget_unit(self, family: TaskFamily) -> tuple[int, str]:
+        c = self.cfg
+        steps = c.population * c.tasks_per_generation * family.trial_length
+        shape = f"{c.population} members x {c.tasks_per_generation} tasks x {family.trial_length} steps"
+        return steps, f"ES generation ({shape})"
+
     # ------------------------------------------------------------------ acting
     def reset(self, num_trials: int, rng: np.random.Generator | None = None, tasks: Arrays | None = None) -> Any:
         state = self.net.initial_state(1, num_trials, self.num_actions, self.device)

@@ -215,6 +215,10 @@ class VSMLCloneAgent(VSMLAgent):
     def default_budget(self) -> int:
         return 0  # clone.iterations gradient steps
 
+    def budget_unit(self, family: TaskFamily) -> tuple[int, str]:
+        trials = self.clone_cfg.trials_per_batch
+        return trials * family.trial_length, f"cloning iteration ({trials} trials x {family.trial_length} steps)"
+
     def train(self, family: TaskFamily, budget: int, run: FitRun, **_: Any) -> dict[str, Any]:
         """Clone the gradient bandit tuned for ``run.train_env``.  ``budget`` (env steps, > 0) caps
         the iterations at budget / (trials_per_batch x trial length); 0 keeps ``clone.iterations``."""

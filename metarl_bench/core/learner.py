@@ -61,6 +61,7 @@ CHECKPOINT_SUFFIX = ".zip"
 RECORD_KEYS = ("agent", "format", "config", "trained_on", "train_seed", "train_steps", "version", "spaces", "curve")
 # Beside them, a resumed training's record names what it continued: {"path", "train_steps"} per resume.
 RESUMED_KEY = "resumed_from"
+TARGET_KEY = "target_steps"  # the budget of the training that saved the checkpoint
 
 
 class Learner(Agent):
@@ -95,6 +96,7 @@ class Learner(Agent):
         self.trained_on: str | None = None
         self.train_seed: int | None = None
         self.resumed: list[dict[str, Any]] = []  # the partial checkpoints this training continued
+        self.target_steps: int | None = None  # the budget of the current (or last) training
         self.train_steps = 0
         self.curve: list[dict[str, float]] = []
 
@@ -113,12 +115,17 @@ class Learner(Agent):
         """Meta-train on tasks of ``family`` (the ``train_env`` training stream of ``seed``) for
         ``budget`` env steps; ``extra`` goes to the learner's own ``train`` (e.g. callbacks)."""
         seed = 0 if seed is None else int(seed)
-        self.train_seed = seed  # before training: a learner that saves as it goes records its seed
+        self.train_seed, self.target_steps = seed, int(budget)  # before training: saves as it goes record them
         save = None if save_path is None else Path(save_path)
         run = FitRun(train_env or family.describe(), seed, progress, str(device), save, resume)
         return self.train(family, int(budget), run, **extra)
 
     # ------------------------------------------------------------------ what subclasses give
+    def budget_unit(self, family: TaskFamily) -> tuple[int, str]:
+        """(env steps, name) of the smallest piece of training on ``family``: a budget below it
+        trains nothing, and the command line says what a budget buys in these units."""
+        return 1, "env step"
+
     def default_budget(self) -> int:
         """The training budget (env steps) when the user gives none."""
         raise NotImplementedError(f"{type(self).__name__} names no default budget")
@@ -152,9 +159,10 @@ class Learner(Agent):
     def checkpoint_path(self, train_env: str, seed: int = 0) -> Path:
         return self.checkpoint_dir / checkpoint_name(train_env, seed, CHECKPOINT_SUFFIX)
 
-    def partial_path(self, train_env: str, seed: int = 0) -> Path:
+    def partial_path(self, train_env: str, seed: int = 0, folder: Path | None = None) -> Path:
         """The checkpoint a command-line training saves as it goes (``--resume`` continues it)."""
-        return partial_folder() / self.name / checkpoint_name(train_env, seed, ".partial" + CHECKPOINT_SUFFIX)
+        name = checkpoint_name(train_env, seed, ".partial" + CHECKPOINT_SUFFIX)
+        return (folder or partial_folder()) / self.name / name
 
     def prepare(self, train_family: TaskFamily, train_env: str, options: TrainOptions | None = None) -> dict[str, Any]:
         """Load the shipped checkpoint for (``train_env``, seed) unless ``options`` ask for
@@ -175,22 +183,29 @@ class Learner(Agent):
                 }
             if not self.fit_when_missing:
                 raise UnsupportedFamilyError(self.missing_checkpoint_message(train_env, path))
-        partial = self.partial_path(train_env, seed)
+        partial = self.partial_path(train_env, seed, options.partial_dir)
         budget = options.train_steps or self.default_budget()
         if options.resume:
-            self.resume_if_stopped(partial, train_env, device)
+            self.resume_if_stopped(partial, train_env, budget, device)
         partial.parent.mkdir(parents=True, exist_ok=True)
         stats = self.fit(
             train_family, budget, seed, train_env=train_env, device=device, save_path=partial, resume=options.resume
         )
         return {**stats, **({RESUMED_KEY: self.resumed} if self.resumed else {})}
 
-    def resume_if_stopped(self, partial: Path, train_env: str, device: str = "cpu") -> bool:
-        """Take the state of the partial checkpoint a stopped training left, to continue it;
-        without one (or for a learner that is rerun, not resumed) the training starts afresh,
-        and says so.  A partial checkpoint of other settings is refused (CheckpointError)."""
-        if not self.resumable or not partial.is_file():
-            why = "is rerun, not resumed" if not self.resumable else f"has no partial checkpoint at {partial}"
+    def resume_if_stopped(self, partial: Path, train_env: str, budget: int, device: str = "cpu") -> bool:
+        """Take the state of the partial checkpoint a stopped training of ``budget`` env steps
+        left, to continue it; without one (or one of another budget, or for a learner that is
+        rerun, not resumed) the training starts afresh, and says so.  A partial checkpoint of
+        other settings is refused (CheckpointError)."""
+        why = ""
+        if not self.resumable:
+            why = "is rerun, not resumed"
+        elif not partial.is_file():
+            why = f"has no partial checkpoint at {partial}"
+        elif (target := self.read(partial)[0].get(TARGET_KEY)) != budget:
+            why = f"has a partial checkpoint at {partial} of a training of {target} env steps, not {budget}"
+        if why:
             print(f"resume: {self.name} on {train_env} {why}; training from the start", file=sys.stderr)
             return False
         self.load_weights(partial, expect_env=train_env, device=device)
@@ -217,6 +232,7 @@ class Learner(Agent):
             "spaces": self.spaces(),
             "curve": self.curve,
             **({RESUMED_KEY: self.resumed} if self.resumed else {}),
+            **({TARGET_KEY: self.target_steps} if self.target_steps is not None else {}),
             **self.extra_record(),
         }
 
@@ -242,6 +258,8 @@ class Learner(Agent):
                     raise CheckpointError(f"{not_ours}: its zip holds no {RECORD_FILE!r}")
                 record = json.loads(zf.read(RECORD_FILE))
                 weights = zf.read(cls.weights_file) if cls.weights_file in names else None
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise CheckpointError(f"{not_ours}: its {RECORD_FILE!r} is not JSON") from None
         except zipfile.BadZipFile:
             raise CheckpointError(f"{not_ours}: not a zip file (the container {cls.__name__}.save writes)") from None
         except (OSError, ValueError, EOFError, zipfile.LargeZipFile) as exc:

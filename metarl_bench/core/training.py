@@ -7,6 +7,7 @@ learn ignore it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 
 @dataclass(frozen=True)
@@ -21,6 +22,7 @@ class TrainOptions:
     device: str = "cpu"
     threads: int = 1
     resume: bool = False  # continue a stopped training's partial checkpoint where there is one
+    partial_dir: Path | None = None  # where trainings save as they go (None: Learner's partial_folder())
 
     @property
     def trains(self) -> bool:

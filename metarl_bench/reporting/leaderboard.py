@@ -4,7 +4,7 @@ Reading and appending go through ``metarl_bench.records.csvfile``: every line is
 every read, and an append is atomic (a writer killed at any moment leaves the old or the
 new file) and keeps the file's permissions.
 
-    python -m metarl_bench.leaderboard --env bandits          # newest row per agent, train_env, env
+    python -m metarl_bench.leaderboard --env bandits          # newest row per agent, training, env; by score
     python -m metarl_bench.leaderboard --env bandits --all    # every row, the history
     python -m metarl_bench.leaderboard --env bandits --best   # best contestant per distribution
     python -m metarl_bench.leaderboard --aggregate            # suite aggregates (metarl_bench.reporting.aggregate)
@@ -71,15 +71,29 @@ def best_per_env(df: pd.DataFrame, include_references: bool = False) -> pd.DataF
     return latest.loc[latest.groupby("env", sort=False)["score"].idxmax()]
 
 
-SUMMARY = ["agent", "train_env", "env", "score", "score_ci_low", "score_ci_high", "return", "bayes_return",
-           "bayes_method", "regret", "adapt_steps", "n_tasks", "seeds"]  # fmt: skip
+def ranked(df: pd.DataFrame, env_order: Iterable[str] = ()) -> pd.DataFrame:
+    """The rows grouped by distribution (``env_order`` first, then as they appear) and, within
+    each, by score, highest first; rows without a score last. Stable, so ties keep file order."""
+    order = {e: i for i, e in enumerate(dict.fromkeys([*env_order, *df["env"]]))}
+    keys = pd.DataFrame({"env": df["env"].map(order), "no_score": df["score"].isna(), "score": -df["score"]})
+    positions = keys.reset_index(drop=True).sort_values(["env", "no_score", "score"], kind="stable").index
+    return df.iloc[positions]
+
+
+# train_seed tells the rows of one agent trained with several seeds apart
+SUMMARY = ["agent", "train_env", "train_seed", "env", "score", "score_ci_low", "score_ci_high", "return",
+           "bayes_return", "bayes_method", "regret", "adapt_steps", "n_tasks", "seeds"]  # fmt: skip
 
 
 def format_table(df: pd.DataFrame, columns: list[str] = SUMMARY) -> str:
     """The rows as a text table; each distinct score note once below it (why a score is empty)."""
     if df.empty:
         return "(no rows)"
-    df = df.assign(train_env=df["train_env"].astype("string").fillna("")) if "train_env" in df.columns else df
+    if "train_env" in df.columns:
+        df = df.assign(train_env=df["train_env"].astype("string").fillna(""))
+    if "train_seed" in df.columns:  # an integer, blank for agents that are not trained (not 0.00 or NaN)
+        seed = pd.to_numeric(df["train_seed"], errors="coerce").astype("Int64")
+        df = df.assign(train_seed=seed.astype("string").fillna(""))
     table = df[[c for c in columns if c in df.columns]].to_string(index=False, float_format=lambda x: f"{x:.2f}")
     if "score_note" not in df.columns:
         return table

@@ -1,4 +1,7 @@
-"""Curves of evaluations: one CSV per (distribution, agent), PNGs per distribution.
+"""Curves of evaluations: one CSV per (distribution, agent, training), PNGs per distribution.
+
+A learning agent trained elsewhere than on the distribution itself with seed 0 has a curve
+of its own, keyed and labelled by its training distribution and seed (:func:`curve_key`).
 
 ``<env>.png`` plots reward per step; for distributions whose trials hold several inner
 episodes, ``<env>__episodes.png`` plots return per inner episode (the adaptation from
@@ -45,46 +48,76 @@ def agent_styles(agents: Iterable[str], universe: Iterable[str] = ()) -> dict[st
             for i, a in enumerate(names) if a in set(agents)}  # fmt: skip
 
 
+TRAINED_ON = "on-"  # the key part of a learner not trained on the distribution itself with seed 0
+
+
+def curve_key(agent: str, env: str, train_env: str | None = None, train_seed: int | None = None) -> str:
+    """The file key of a contestant's curve on ``env``: the agent, and where it was trained
+    unless that is ``env`` itself with seed 0 (``rl2__on-gridnavi-5x5-permuted-seed0``), so that
+    runs of one agent trained elsewhere keep curves of their own."""
+    if not train_env or (train_env == env and not train_seed):
+        return agent
+    return f"{agent}__{TRAINED_ON}{train_env}-seed{int(train_seed or 0)}"
+
+
+def curve_label(key: str) -> str:
+    """What the legend says for a curve key: ``rl2 (trained on gridnavi-5x5-permuted, seed 0)``."""
+    agent, _, trained = key.partition("__" + TRAINED_ON)
+    if not trained:
+        return agent
+    train_env, _, seed = trained.rpartition("-seed")
+    return f"{agent} (trained on {train_env}, seed {seed})"
+
+
+def _key_of(path: Path) -> str:
+    """The curve key of a curve file ``<env>__<key>[__episodes].csv``."""
+    key = path.stem.split("__", 1)[1]
+    return key.removesuffix("__episodes")
+
+
 def curve_agents(folder: str | Path) -> list[str]:
-    """The contestants with a curve file in ``folder``: the colour universe of its figures."""
-    found = {p.stem.split("__")[1] for p in Path(folder).glob("*__*.csv")}
-    return sorted(a for a in found if reference_kind(a) is None)
+    """The contestants (curve keys) with a curve file in ``folder``: the colour universe of its figures."""
+    found = {_key_of(p) for p in Path(folder).glob("*__*.csv")}
+    return sorted(k for k in found if reference_kind(k) is None)
 
 
-def write_curves(evaluation: Evaluation, folder: str | Path) -> Path:
-    """Write the per-step curve (agent and references) as ``<env>__<agent>.csv``."""
+def write_curves(
+    evaluation: Evaluation, folder: str | Path, train_env: str | None = None, train_seed: int | None = None
+) -> Path:
+    """Write the per-step curve (agent and references) as ``<env>__<key>.csv`` (see :func:`curve_key`)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     curve = evaluation.step_curve
     df = pd.DataFrame({"step": np.arange(1, len(curve["agent"]) + 1), **{f"{k}_reward": v for k, v in curve.items()}})
-    path = folder / f"{evaluation.env}__{evaluation.agent}.csv"
+    key = curve_key(evaluation.agent, evaluation.env, train_env, train_seed)
+    path = folder / f"{evaluation.env}__{key}.csv"
     df.to_csv(path, index=False, float_format="%.6g")
     if len(evaluation.episode_curve.get("agent", ())) > 1:
         ep = pd.DataFrame(
             {"episode": np.arange(1, len(evaluation.episode_curve["agent"]) + 1),
              **{f"{k}_return": v for k, v in evaluation.episode_curve.items()}}
         )  # fmt: skip
-        ep.to_csv(folder / f"{evaluation.env}__{evaluation.agent}__episodes.csv", index=False, float_format="%.6g")
+        ep.to_csv(folder / f"{evaluation.env}__{key}__episodes.csv", index=False, float_format="%.6g")
     return path
 
 
 def _draw(ax, files: list[Path], x: str, value: str, smooth: bool, universe: Iterable[str]) -> None:
     """Every contestant once, then every reference once (see the module docstring)."""
     refs: dict[str, tuple[pd.Series, pd.Series]] = {}
-    agents = [p.stem.split("__")[1] for p in files]
+    agents = [_key_of(p) for p in files]
     styles = agent_styles([a for a in agents if reference_kind(a) is None], universe)
     for path in files:
         df = pd.read_csv(path)
         if smooth:
             window = max(1, len(df) // 25)
             df = df.rolling(window, min_periods=1).mean().assign(**{x: df[x]})
-        agent = path.stem.split("__")[1]
+        agent = _key_of(path)
         for kind, *_ in REFERENCE_STYLES:
             if f"{kind}_{value}" in df and kind not in refs:
                 refs[kind] = (df[x], df[f"{kind}_{value}"])
         kind = reference_kind(agent)
         if kind is None:
-            ax.plot(df[x], df[f"agent_{value}"], lw=1.4, label=agent, **styles[agent])
+            ax.plot(df[x], df[f"agent_{value}"], lw=1.4, label=curve_label(agent), **styles[agent])
         elif kind not in refs:
             refs[kind] = (df[x], df[f"agent_{value}"])
     for kind, label, colour, dashes, width in REFERENCE_STYLES:

@@ -8,8 +8,8 @@ the leaderboard (newest row per agent, training distribution, training seed and
 distribution; score with its CI drawn as a bar, and the spread across training seeds where
 there are several), the suite aggregates and their performance profile
 (``results/aggregates.csv``, ``results/profiles.csv``: ``python -m metarl_bench.leaderboard
---aggregate``), the adaptation curves; then the cross-evaluation heat map and the belief
-probes.  Every row's provenance sits in a details block.
+--aggregate``), the adaptation curves; then the cross-evaluation matrix (a sortable table, not
+the heat-map PNG) and the belief probes.  Every row's provenance sits in a details block.
 
 The page is a function of the CSVs (and the probe figures, copied): the same files give the
 same bytes.  It carries no generation time, only the times recorded in the rows; the
@@ -18,8 +18,9 @@ figures it draws itself (curves, profiles) come from the CSVs.  ``run --report``
 
 The page is assembled here from its parts: ``report_inputs`` (what it reads and validates),
 ``report_html`` (cells, tables, bars), ``report_figures`` (the figures under ``img/``),
-``report_sections`` (the sections and their tables) and ``report_assets`` (the inline style
-sheet and sorting script).
+``report_sections`` (the suites, the probes and how to read the page), ``report_crosseval`` (the
+cross-evaluation matrix), ``report_assets`` (the inline style sheet and sorting script) and
+``report_minify`` (those and the prose as the page carries them: minified, unwrapped).
 """
 
 from __future__ import annotations
@@ -29,16 +30,21 @@ from pathlib import Path
 
 from metarl_bench.core.registry import reference_agents
 from metarl_bench.records.csvfile import CSVSchemaError
+from metarl_bench.reporting import report_minify
 from metarl_bench.reporting.aggregate_files import filled
 from metarl_bench.reporting.report_assets import CSS, JS
+from metarl_bench.reporting.report_crosseval import crosseval_section
 from metarl_bench.reporting.report_figures import Writer
 from metarl_bench.reporting.report_html import esc
 from metarl_bench.reporting.report_inputs import ReportError, load, suites_of
-from metarl_bench.reporting.report_sections import READING, crosseval_section, probes_section, suite_section
+from metarl_bench.reporting.report_sections import READING, probes_section, suite_section
 
 PROG = "python -m metarl_bench.report"
 REPORT_DIR = "report"
 PAGE = "index.html"
+FOOTER = """<p>Static page: no server, nothing loaded from the network; figures in <code>img/</code> beside it.
+Regenerate with <code>python -m metarl_bench.report --results results --out results/report</code>; aggregates with
+<code>python -m metarl_bench.leaderboard --aggregate</code>.</p>"""
 
 
 def build(results: Path, out: Path) -> Path:
@@ -52,31 +58,30 @@ def build(results: Path, out: Path) -> Path:
     refs = reference_agents(rows["agent"].unique())
     suites = suites_of(rows)
     sections = [suite_section(s, envs, inputs, writer, refs) for s, envs in suites]
-    sections += [crosseval_section(inputs, writer), probes_section(inputs, writer), READING]
+    sections += [crosseval_section(inputs.crosseval), probes_section(inputs, writer), report_minify.prose(READING)]
     nav = [(f"suite-{s}", s) for s, _ in suites]
     nav += [("crosseval", "cross-evaluation")] if inputs.crosseval is not None else []
     nav += [("probes", "belief probes")] if inputs.probes is not None and not inputs.probes.empty else []
     nav += [("reading", "how to read")]
     newest = str(rows["timestamp"].max()) if len(rows) else ""
     commits = sorted({str(c) for c in rows["commit"] if filled(c)})
+    summary = report_minify.prose(f"""<p class="muted">From <code>leaderboard.csv</code>: {inputs.n_rows} rows,
+{len(rows)} current (newest per agent, training distribution, training seed and distribution); newest row
+{esc(newest)} (UTC); code commits {esc(", ".join(commits[:6]) + (" …" if len(commits) > 6 else ""))}.</p>""")
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>metarl-bench report</title>
-<style>{CSS}</style></head>
+<style>{report_minify.css(CSS)}</style></head>
 <body>
 <header><h1>metarl-bench report</h1>
-<p class="muted">From <code>leaderboard.csv</code>: {inputs.n_rows} rows, {len(rows)} current (newest per agent,
-training distribution, training seed and distribution); newest row {esc(newest)} (UTC); code commits
-{esc(", ".join(commits[:6]) + (" …" if len(commits) > 6 else ""))}.</p>
+{summary}
 <nav><ul>{"".join(f'<li><a href="#{esc(a)}">{esc(t)}</a></li>' for a, t in nav)}</ul></nav></header>
 <main>
 {chr(10).join(s for s in sections if s)}
 </main>
-<footer><p>Static page: no server, nothing loaded from the network; figures in <code>img/</code> beside it.
-Regenerate with <code>python -m metarl_bench.report --results results --out results/report</code>; aggregates with
-<code>python -m metarl_bench.leaderboard --aggregate</code>.</p></footer>
-<script>{JS}</script>
+<footer>{report_minify.prose(FOOTER)}</footer>
+<script>{report_minify.js(JS)}</script>
 </body></html>
 """
     path = out / PAGE

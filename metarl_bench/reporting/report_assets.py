@@ -17,6 +17,7 @@ CSS = """
 body { margin: 0; font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif;
        color: var(--ink); background: #fff; }
 header, main, footer { max-width: 1400px; margin: 0 auto; padding: 0 16px; }
+main { position: relative; }
 header { padding-top: 18px; border-bottom: 1px solid var(--rule); }
 h1 { font-size: 22px; margin: 0 0 4px; }
 h2 { font-size: 19px; margin: 34px 0 6px; padding-top: 8px; border-top: 2px solid var(--ink); }
@@ -53,6 +54,10 @@ details summary { cursor: pointer; color: var(--eval); }
 details dl { display: grid; grid-template-columns: max-content minmax(16ch, 56ch); gap: 1px 10px; margin: 4px 0; }
 details dt { color: var(--muted); }
 details dd { margin: 0; overflow-wrap: anywhere; }
+/* an open provenance block floats over the rows below, right-aligned in the page, rather than
+   widening its column: a table that fits at 1366 px keeps fitting with a block open */
+td details[open] > dl { position: absolute; right: 16px; z-index: 3; background: #fff; padding: 6px 10px;
+       border: 1px solid var(--rule); border-radius: 4px; box-shadow: 0 2px 8px rgba(0, 0, 0, .18); }
 .figs { display: grid; grid-template-columns: repeat(auto-fill, minmax(540px, 1fr)); gap: 14px; }
 .figs.one { grid-template-columns: minmax(0, 820px); }
 .figs.full { grid-template-columns: minmax(0, 1fr); }

@@ -13,8 +13,9 @@ from typing import Any
 from metarl_bench.reporting.aggregate_files import filled
 from metarl_bench.reporting.report_assets import EVAL_COLOUR, POINT_COLOUR, SEED_COLOUR
 
-BAR_W, BAR_H = 120, 18
+BAR_W, BAR_H = 140, 18  # the widest bar whose leaderboard still fits a 1366 px screen
 BAR_CLIP = (-25.0, 135.0)  # scores outside are drawn at the edge, with an arrow: k=50 oracles score ~300
+MIN_SPAN = 10.0  # score points: near-equal contestants get a readable axis, not a magnified speck
 
 
 def esc(value: Any) -> str:
@@ -59,9 +60,14 @@ def cell(text: str, sort: Any = None, cls: str = "", raw: bool = False, title: s
     return f"<td{attrs}>{text if raw else esc(text)}</td>"
 
 
-def table(table_id: str, heads: list[tuple[str, str]], rows: list[str], caption: str = "") -> str:
-    """A sortable table: ``heads`` are (label, tooltip)."""
-    th = "".join(f'<th scope="col" title="{esc(tip)}">{esc(label)}</th>' for label, tip in heads)
+def table(table_id: str, heads: list[tuple[str, str]], rows: list[str], caption: str = "",
+          breakable: bool = False) -> str:  # fmt: skip
+    """A sortable table: ``heads`` are (label, tooltip); ``breakable`` heads may wrap after a hyphen
+    (distribution names as column heads: a column as narrow as its numbers)."""
+    def label_html(label: str) -> str:
+        return esc(label).replace("-", "-<wbr>") if breakable else esc(label)
+
+    th = "".join(f'<th scope="col" title="{esc(tip)}">{label_html(label)}</th>' for label, tip in heads)
     cap = f'<caption class="muted">{esc(caption)}</caption>' if caption else ""
     body = "\n".join(rows)
     return (f'<div class="scroll"><table class="sortable" id="{esc(table_id)}">{cap}<thead><tr>{th}</tr></thead>'
@@ -83,10 +89,17 @@ class Domain:
 
     @classmethod
     def of(cls, values: Iterable[Any]) -> Domain:
+        """The axis over the range of ``values`` (the caller passes the contestants' points and
+        CI ends, not the references': an oracle at 120 would shrink every CI to a tick), padded,
+        at least ``MIN_SPAN`` wide and within ``BAR_CLIP``; anything beyond sits at an edge."""
         finite = [v for v in map(num, values) if not math.isnan(v)]
-        low = max(BAR_CLIP[0], min([-10.0, *finite]))
-        high = min(BAR_CLIP[1], max([110.0, *finite]))
-        return cls(low, high)
+        if not finite:
+            return cls(0.0, 100.0)
+        low, high = min(finite), max(finite)
+        if high - low < MIN_SPAN:
+            low, high = (low + high - MIN_SPAN) / 2, (low + high + MIN_SPAN) / 2
+        pad = 0.03 * (high - low)
+        return cls(max(BAR_CLIP[0], float(math.floor(low - pad))), min(BAR_CLIP[1], float(math.ceil(high + pad))))
 
     def x(self, value: float) -> float:
         v = min(max(value, self.low), self.high)
@@ -141,12 +154,28 @@ def barcell(svg: str, text: str) -> str:
     return f'<span class="sc">{svg}<span>{esc(text)}</span></span>'
 
 
-LEGEND = (
-    '<div class="legend"><span><span class="key eval"></span>95% CI over held-out tasks (evaluation: the trained '
-    'agent held fixed)</span><span><span class="key seed"></span>range over training seeds (retraining: shown '
-    'where two or more seeds exist)</span><span><span class="key point"></span>estimate</span>'
-    '<span class="muted">dashed: 0 = random play, 100 = Bayes-optimal</span></div>'
-)
+def legend(domain: Domain) -> str:
+    """The key above a table of bars, with that table's axis."""
+    return (
+        '<div class="legend"><span><span class="key eval"></span>95% CI over held-out tasks (evaluation: the trained '
+        'agent held fixed)</span><span><span class="key seed"></span>range over training seeds (retraining: shown '
+        'where two or more seeds exist)</span><span><span class="key point"></span>estimate</span>'
+        f'<span class="muted">axis {domain.low:g} to {domain.high:g}, the contestants\' range: a reference beyond '
+        "it (oracle, random play) sits at the edge with an arrow; dashed: 0 = random play, 100 = Bayes-optimal"
+        "</span></div>"
+    )
+
+
+def seed_list(seeds: Iterable[Any]) -> str:
+    """Training seeds compactly: runs of consecutive seeds as ``0–2``, so a cell stays on one line."""
+    values = sorted(int(s) for s in seeds)
+    runs: list[list[int]] = []
+    for v in values:
+        if runs and v == runs[-1][-1] + 1:
+            runs[-1].append(v)
+        else:
+            runs.append([v])
+    return ", ".join(f"{r[0]}–{r[-1]}" if len(r) > 2 else ", ".join(map(str, r)) for r in runs)
 
 
 def bayes_label(method: Any) -> tuple[str, str]:
@@ -160,7 +189,6 @@ def bayes_label(method: Any) -> tuple[str, str]:
                 f"{m}: no exact planner here; the score is relative to the best known policy ({policy}), "
                 "a lower bound on the Bayes-optimal return")  # fmt: skip
     return m, "no Bayes reference: no score"
-
 
 
 def figure(src: str, alt: str, caption: str) -> str:

@@ -13,7 +13,6 @@ import pandas as pd
 from metarl_bench.reporting.aggregate_files import TRAINING_SEEDS, filled
 from metarl_bench.reporting.report_figures import Writer
 from metarl_bench.reporting.report_html import (
-    LEGEND,
     Domain,
     bar,
     barcell,
@@ -23,7 +22,9 @@ from metarl_bench.reporting.report_html import (
     esc,
     figure,
     fmt,
+    legend,
     num,
+    seed_list,
     table,
     with_ci,
 )
@@ -40,7 +41,8 @@ def leaderboard_table(suite: str, envs: list[str], rows: pd.DataFrame, refs: set
     sub["_score"] = -sub["score"].fillna(-1e9)
     sub = sub.sort_values(["_env", "_ref", "_score", "agent", "train_env", "train_seed"], kind="stable")
     spread = seed_spread(rows)
-    domain = Domain.of([*sub["score_ci_low"], *sub["score_ci_high"], *sub["score"]])
+    plotted = sub[~sub["_ref"]] if (~sub["_ref"]).any() else sub
+    domain = Domain.of([*plotted["score_ci_low"], *plotted["score_ci_high"], *plotted["score"]])
     lines = []
     for _, r in sub.iterrows():
         key = (r["agent"], r["train_env"], r["env"])
@@ -51,11 +53,15 @@ def leaderboard_table(suite: str, envs: list[str], rows: pd.DataFrame, refs: set
         note = r["score_note"] if filled(r["score_note"]) else ""
         score_html = barcell(bar(domain, r["score"], r["score_ci_low"], r["score_ci_high"], s_lo, s_hi),
                              score_text) if score_text else f'<span class="muted">{esc(note)}</span>'  # fmt: skip
-        seed_text = f"{s_lo:.1f} to {s_hi:.1f} ({len(seeds)} seeds: {', '.join(seeds)})" if seeds else ""
+        seed_text = f"{s_lo:.1f}–{s_hi:.1f} (seeds {seed_list(seeds)})" if seeds else ""
         trained = f"{r['train_env']} · seed {r['train_seed']}" if r["train_env"] else ""
-        trained_html = (f'<span class="nw">{esc(r["train_env"])}</span> · seed {esc(r["train_seed"])}'
-                        if r["train_env"] else "")  # fmt: skip
+        # a long name pushes "· seed N" to a second line whole, never the bare number
+        trained_html = (f'<span class="nw">{esc(r["train_env"])}</span> <span class="nw">· seed '
+                        f'{esc(r["train_seed"])}</span>' if r["train_env"] else "")  # fmt: skip
         label, tip = bayes_label(r["bayes_method"])
+        # the reference is the distribution's: a tag beside its name where it is not exact (saves a column)
+        env_html = esc(r["env"]) + ("" if label == "exact" else
+                                    f'<span class="tag" title="{esc(tip)}">{esc(label.split(":")[0])}</span>')
         adapt = fmt(r["adapt_steps"], 0) + (f" (Bayes {fmt(r['bayes_adapt_steps'], 0)})"
                                             if filled(r["bayes_adapt_steps"]) else "")  # fmt: skip
         seeds_eval = str(r["seeds"]).split(";")
@@ -72,10 +78,10 @@ def leaderboard_table(suite: str, envs: list[str], rows: pd.DataFrame, refs: set
         lines.append(
             f'<tr class="{"reference" if ref else "agent"}">'
             + cell(agent, r["agent"], raw=True)
-            + cell(r["env"], f"{order[r['env']]:03d} {r['env']}", cls="name")
+            + cell(env_html, f"{order[r['env']]:03d} {r['env']}", cls="name", raw=True)
             + cell(trained_html, trained, raw=True)
             + cell(score_html, r["score"], raw=True)
-            + cell(seed_text, s_hi - s_lo if seeds else math.nan)
+            + cell(seed_text, s_hi - s_lo if seeds else math.nan, cls="nw")
             + cell(
                 fmt(r["return"], 2),
                 r["return"],
@@ -89,31 +95,30 @@ def leaderboard_table(suite: str, envs: list[str], rows: pd.DataFrame, refs: set
                 title=f"95% CI over tasks {with_ci(r['regret'], r['regret_ci_low'], r['regret_ci_high'], 2)}",
             )
             + cell(adapt, r["adapt_steps"], cls="num")
-            + cell(label, str(r["bayes_method"]), cls="name", title=tip)
             + cell(prov, r["timestamp"], raw=True)
             + "</tr>"
         )
     heads = [
         ("agent", "registered agent; references (Bayes, oracle, random) in grey"),
-        ("distribution", "task distribution evaluated on"),
+        ("distribution", "task distribution evaluated on; tagged where its Bayes reference is a bound (the best "
+                         "known policy, named in the tag's tooltip and above the table), not exact"),
         ("trained on · seed", "distribution a learning agent was meta-trained on, and its training seed"),
         ("score [95% CI]", "100·(return − random)/(Bayes − random), paired per task; blue: 95% CI over held-out "
                            "tasks; orange: range over training seeds"),
-        ("training seeds", "the spread that retraining adds: lowest to highest score over the training seeds "
-                           "of this agent, training distribution and distribution"),
+        ("training seeds", "the spread that retraining adds: lowest–highest score over the training seeds "
+                           "(listed) of this agent, training distribution and distribution"),
         ("return", "mean trial return (its 95% CI over tasks in the cell's tooltip)"),
         ("regret", "oracle return − return (its 95% CI in the cell's tooltip)"),
         ("adapt steps", "first step (or inner episode) at which smoothed reward gets 80% of the way from random "
                         "play to the oracle; the Bayes policy's own in brackets"),
-        ("Bayes ref", "exact Bayes-optimal return, or a lower bound (which policy)"),
-        ("provenance", "command, commit, device, threads, wall times (sorts by time)"),
+        ("run details", "provenance: command, commit, device, threads, wall times (sorts by time)"),
     ]  # fmt: skip
     sizes = sorted({f"{int(num(n))} held-out tasks × {len(str(s).split(';'))} evaluation seeds"
                     for n, s in zip(sub["n_tasks"], sub["seeds"], strict=True)})  # fmt: skip
     caption = f"{len(lines)} rows: newest per agent, training distribution, training seed and distribution; " + (
         f"every row {sizes[0]}" if len(sizes) == 1 else "tasks and seeds per row in its details"
     )
-    return LEGEND + table(f"leaderboard-{suite}", heads, lines, caption)
+    return legend(domain) + table(f"leaderboard-{suite}", heads, lines, caption)
 
 
 def aggregates_table(name: str, agg: pd.DataFrame, current_ids: set[str], present: set[tuple[str, str]]) -> str:
@@ -122,8 +127,11 @@ def aggregates_table(name: str, agg: pd.DataFrame, current_ids: set[str], presen
     sub = agg[agg["suite"] == name]
     if sub.empty:
         return ""
-    domain = Domain.of([*sub["iqm_ci_low"], *sub["iqm_ci_high"], *sub["mean_ci_low"], *sub["mean_ci_high"],
-                        *sub["iqm_seed_min"], *sub["iqm_seed_max"], *sub["iqm"], *sub["mean"]])  # fmt: skip
+    plotted = sub[sub["role"] != "reference"] if (sub["role"] != "reference").any() else sub
+    domain = Domain.of([*plotted["iqm_ci_low"], *plotted["iqm_ci_high"], *plotted["mean_ci_low"],
+                        *plotted["mean_ci_high"], *plotted["iqm_seed_min"], *plotted["iqm_seed_max"],
+                        *plotted["mean_seed_min"], *plotted["mean_seed_max"], *plotted["iqm"],
+                        *plotted["mean"]])  # fmt: skip
     lines = []
     for _, r in sub.iterrows():
         seeds_row = r["kind"] == TRAINING_SEEDS
@@ -175,14 +183,23 @@ def aggregates_table(name: str, agg: pd.DataFrame, current_ids: set[str], presen
         ("missing / note", "distributions without a row, or why there is no number"),
         ("details", "distributions, interval, rows used"),
     ]  # fmt: skip
-    return LEGEND + table(f"aggregates-{name}", heads, lines, f"{len(lines)} rows") + after
+    return legend(domain) + table(f"aggregates-{name}", heads, lines, f"{len(lines)} rows") + after
+
+
+def references(envs: list[str], rows: pd.DataFrame) -> str:
+    """Each distribution with the label of its Bayes reference (from its rows), e.g. ``a (exact), b (bound: x)``."""
+    named = []
+    for env in envs:
+        methods = rows.loc[rows["env"] == env, "bayes_method"].dropna().unique()
+        named.append(f"{env} ({bayes_label(methods[0])[0]})" if len(methods) else f"{env} (no rows)")
+    return ", ".join(named)
 
 
 def suite_section(suite: str, envs: list[str], inputs: Inputs, writer: Writer, refs: set[str]) -> str:
     rows = inputs.rows
     present = [e for e in envs if (rows["env"] == e).any()]
     parts = [f'<section id="suite-{esc(suite)}"><h2>{esc(suite)}</h2>',
-             f'<p class="muted">Distributions: {esc(", ".join(envs))}.</p>',
+             f'<p class="muted">Distributions and their Bayes reference: {esc(references(envs, rows))}.</p>',
              "<h3>Leaderboard</h3>", leaderboard_table(suite, envs, rows, refs)]  # fmt: skip
     sets = [suite] if suite != "other" else []
     # sets of distributions that are not suites (e.g. a training-seed study) go under the first suite holding them
@@ -229,42 +246,6 @@ def suite_section(suite: str, envs: list[str], inputs: Inputs, writer: Writer, r
     if figs:
         parts += ["<h3>Adaptation curves</h3>", '<div class="figs">' + "".join(figs) + "</div>"]
     parts.append("</section>")
-    return "\n".join(parts)
-
-
-def crosseval_section(inputs: Inputs, writer: Writer) -> str:
-    from metarl_bench.reporting.crosseval import PNG_FILE
-
-    cells = inputs.crosseval
-    if cells is None:
-        return ""
-    src = writer.copy(inputs.results / PNG_FILE, "crosseval.png")
-    domain = Domain.of([*cells["score_ci_low"], *cells["score_ci_high"]])
-    lines = []
-    for _, r in cells.iterrows():
-        text = with_ci(r["score"], r["score_ci_low"], r["score_ci_high"]) if r["status"] == "ok" else ""
-        svg = bar(domain, r["score"], r["score_ci_low"], r["score_ci_high"]) if text else ""
-        lines.append("<tr>" + cell(r["agent"]) + cell(r["train_env"], cls="name") + cell(r["env"], cls="name")
-                     + cell(r["status"]) + cell(barcell(svg, text) if text else "", r["score"], raw=True)
-                     + "</tr>")  # fmt: skip
-    heads = [("agent", ""), ("trained on", "meta-training distribution"), ("evaluated on", "test distribution"),
-             ("status", "ok; not-applicable (cannot act there); missing (no row yet)"),
-             ("score [95% CI]", "newest row of agent × trained on × evaluated on")]  # fmt: skip
-    parts = ['<section id="crosseval"><h2>Cross-evaluation</h2>',
-             '<p class="muted">Score of each learning agent meta-trained on one distribution and evaluated on '
-             "another (<code>python -m metarl_bench.crosseval</code>, from the leaderboard's rows).</p>"]  # fmt: skip
-    if src:
-        parts.append(
-            '<div class="figs full">'
-            + figure(
-                src,
-                "cross-evaluation heat map",
-                "Heat map: score (0 random, 100 Bayes-optimal) by training distribution (rows) and test "
-                "distribution (columns); ± is half the 95% CI; n/a: the agent cannot act there.",
-            )
-            + "</div>"
-        )
-    parts += [LEGEND, table("crosseval-cells", heads, lines, f"{len(lines)} cells"), "</section>"]
     return "\n".join(parts)
 
 
@@ -326,10 +307,13 @@ READING = """
 <section id="reading"><h2>How to read this page</h2><ul>
 <li><b>Score</b> = 100 · (return − random) / (Bayes − random), paired per held-out task: 0 is uniform random
 play, 100 the Bayes-optimal policy of the distribution. The Bayes reference is <b>exact</b> where an exact planner
-exists, else a <b>bound</b>: the best known policy (named), so a score above 100 is possible there.</li>
+exists, else a <b>bound</b>: the best known policy (named above each leaderboard, and a <i>bound</i> tag beside the
+distribution), so a score above 100 is possible there.</li>
 <li><b>Two kinds of interval.</b> Blue bars are 95% bootstrap CIs over the held-out tasks (evaluation: the trained
 agent is held fixed; they say nothing about retraining). Orange lines are the range (lowest to highest) over
-training seeds: where a learning agent was trained with two or more seeds, they show what retraining changes.</li>
+training seeds: where a learning agent was trained with two or more seeds, they show what retraining changes.
+The bars of one table share an axis, the range of its contestants (named in its legend); a reference beyond it,
+such as the oracle, sits at the edge with an arrow.</li>
 <li><b>Suite aggregates</b> follow rliable (Agarwal et al. 2021): IQM, the mean of the middle 50% of all task
 scores of the suite pooled, and the mean of the distributions' scores, with stratified bootstrap CIs (tasks
 resampled within each distribution). A task's score uses its distribution's mean references, so a distribution's

@@ -22,9 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from metarl_bench.core.agent import CheckpointError
 from metarl_bench.core.registry import get_agent_factory, get_spec
-from metarl_bench.core.training import TrainOptions
 
 FLAG = "--agent-config"
 SKIPPED_PARAMETERS = ("self", "family")  # the constructor's own, not settings
@@ -74,28 +72,6 @@ def parse_agent_settings(values: Sequence[str], agents: Sequence[str], env: str)
             said = str(exc)
             raise ValueError(f"{FLAG}: {said if said.startswith(agent) else f'{agent}: {said}'}") from None
     return settings
-
-
-def check_checkpoints(
-    settings: dict[str, dict[str, Any]], envs: Sequence[str], train: TrainOptions
-) -> None:
-    """Refuse, before any work, settings that a run would meet a shipped checkpoint trained
-    without (``Learner.check_config`` would refuse it mid-sweep); ``--retrain`` or a budget trains anew."""
-    if train.trains:
-        return
-    for agent, given in settings.items():
-        for env in envs:
-            learner = get_agent_factory(agent)(get_spec(env).make(), **given)
-            if not getattr(learner, "learns", False) or not hasattr(learner, "check_config"):
-                break
-            train_env = train.train_env or learner.default_train_env(env)
-            path = learner.checkpoint_path(train_env, train.train_seed)
-            if path.is_file():
-                record, _ = learner.read(path)
-                try:
-                    learner.check_config(record["config"], path)
-                except CheckpointError as exc:
-                    raise ValueError(f"{FLAG}: {exc}") from None
 
 
 def _read(value: str) -> dict[str, dict[str, Any]]:

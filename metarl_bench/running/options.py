@@ -18,6 +18,12 @@ from typing import NoReturn
 from metarl_bench.core.learner import TrainOptions
 from metarl_bench.core.registry import get_agent_factory, get_spec, resolve_agents, resolve_envs
 from metarl_bench.evaluation.evaluate import EvalSettings
+from metarl_bench.running.preflight import check_bounds, split_names
+
+# A user's runs go to a folder of their own (git ignores it in a checkout); the shipped results/
+# folder changes only when a command names it.
+USER_RESULTS = Path("metarl-results")
+SHIPPED_RESULTS = Path("results")
 
 
 class CommandParser(argparse.ArgumentParser):
@@ -72,7 +78,7 @@ class CommonOptions:
     envs: tuple[str, ...]
     settings: EvalSettings
     train: TrainOptions = field(default_factory=TrainOptions)
-    results: Path = Path("results")
+    results: Path = USER_RESULTS
     save: bool = True
     command: str = ""
 
@@ -104,7 +110,12 @@ def add_common_arguments(
     p.add_argument(
         "--threads", type=positive_int, default=1, help="torch CPU threads (default 1: fastest for small models)"
     )
-    p.add_argument("--results", default="results", help="results folder (default: results)")
+    p.add_argument(
+        "--results",
+        default=str(USER_RESULTS),
+        help=f"results folder (default: ./{USER_RESULTS}; the shipped results are regenerated only by --results "
+        f"{SHIPPED_RESULTS})",
+    )
     p.add_argument("--no-save", action="store_true", help="print only; write no rows or curves")
 
 
@@ -150,8 +161,8 @@ def check_writable(folder: Path) -> None:
 
 def parse_common(args: argparse.Namespace, command: str) -> CommonOptions:
     """Check the shared flags and build the one options object; ValueError on bad input."""
-    agents = resolve_agents(args.agent)
-    envs = resolve_envs(args.env)
+    agents = resolve_agents(split_names("--agent", args.agent))
+    envs = resolve_envs(split_names("--env", args.env))
     if args.train_env:
         get_spec(args.train_env)  # exactly one distribution (a suite or a list would fail every run)
     device = check_device(args.device)
@@ -166,11 +177,15 @@ def parse_common(args: argparse.Namespace, command: str) -> CommonOptions:
         device=device,
         threads=args.threads,
         resume=getattr(args, "resume", False),
+        # a training saves as it goes into the results folder, which survives a reboot (a temp folder may not)
+        partial_dir=None if args.no_save else Path(args.results) / "partial",
     )
+    settings = EvalSettings(n_tasks=args.eval_tasks, seeds=args.seeds)
+    check_bounds(settings, train)
     return CommonOptions(
         agents=tuple(agents),
         envs=tuple(envs),
-        settings=EvalSettings(n_tasks=args.eval_tasks, seeds=args.seeds),
+        settings=settings,
         train=train,
         results=Path(args.results),
         save=not args.no_save,

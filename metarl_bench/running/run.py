@@ -14,14 +14,16 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 import sys
+import threading
 
 from metarl_bench.core.registry import UnknownNameError, list_agents, list_families, list_suites
 from metarl_bench.evaluation.evaluate import DEFAULT_EVAL_TASKS, DEFAULT_SEEDS
 from metarl_bench.records.provenance import command_line
 from metarl_bench.reporting import leaderboard
-from metarl_bench.running import sweep
-from metarl_bench.running.agent_settings import check_checkpoints, parse_agent_settings
+from metarl_bench.running import preflight, sweep
+from metarl_bench.running.agent_settings import parse_agent_settings
 from metarl_bench.running.options import (
     CommandParser,
     add_common_arguments,
@@ -78,6 +80,7 @@ def build_parser() -> CommandParser:
         help="import this module first (it registers your own families or agents); repeatable",
     )
     p.add_argument("--list", action="store_true", help="list distributions, suites and agents, then exit")
+    p.add_argument("-v", "--verbose", action="store_true", help="list every skipped run and why")
     p.add_argument("--report", action="store_true", help="afterwards, regenerate the HTML report <results>/report/")
     return p
 
@@ -90,22 +93,39 @@ def _listing() -> str:
 
 
 def import_plugins(modules: list[str]) -> None:
-    """Import the user's modules named by --import; ValueError naming the one that fails."""
+    """Import the user's modules named by --import; ValueError naming the one that fails and why,
+    in one line (a module that raises or does not parse is the user's fault, not a traceback)."""
     for module in modules:
         try:
             importlib.import_module(module)
-        except ImportError as exc:
-            raise ValueError(f"--import {module}: {exc}") from None
+        except Exception as exc:
+            first = (str(exc).strip().splitlines() or [""])[0]
+            why = f"{type(exc).__name__}: {first}"
+            raise ValueError(f"--import {module}: module {module} failed to import: {why}") from None
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, handled as SIGINT is: finished rows are kept, one line says so."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    in_main = threading.current_thread() is threading.main_thread()  # only there may handlers be set
+    previous = signal.signal(signal.SIGTERM, _terminate) if in_main else None
     try:
         return _run(parser, args)
-    except KeyboardInterrupt:  # rows are appended whole, one per finished run: nothing is half-written
-        print(f"{parser.prog}: interrupted; rows of finished runs are kept, nothing is half-written", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as stop:  # rows are appended whole, one per finished run: nothing is half-written
+        what = "terminated (SIGTERM)" if isinstance(stop, Terminated) else "interrupted"
+        print(f"{parser.prog}: {what}; rows of finished runs are kept, nothing is half-written", file=sys.stderr)
+        return 143 if isinstance(stop, Terminated) else 130
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 def _run(parser: CommandParser, args: argparse.Namespace) -> int:
@@ -116,7 +136,8 @@ def _run(parser: CommandParser, args: argparse.Namespace) -> int:
             return 0
         options = parse_common(args, command_line())
         agent_settings = parse_agent_settings(args.agent_config, options.agents, options.envs[0])
-        check_checkpoints(agent_settings, options.envs, options.train)
+        preflight.check_memory(options.envs, options.settings)
+        budget_notes = preflight.check_learners(options.agents, options.envs, options.train, agent_settings)
         sweep.check_backend(args.backend, args.address)
         if args.report and not options.save:
             raise ValueError("--report draws the page from saved rows; drop --no-save")
@@ -137,6 +158,8 @@ def _run(parser: CommandParser, args: argparse.Namespace) -> int:
         return parser.fail(exc)
     if not specs:
         return 0
+    for note in budget_notes:
+        print(f"budget: {note}")
     where = f"rows to {board}" if options.save else "no rows saved (--no-save)"
     print(f"{len(specs)} run(s) on the {args.backend} backend; {where}", flush=True)
     try:
@@ -144,12 +167,16 @@ def _run(parser: CommandParser, args: argparse.Namespace) -> int:
     except (ValueError, sweep.BackendError) as exc:
         return parser.fail(exc)
     try:
-        report = sweep.run_sweep(specs, backend, options.results if options.save else None, options.command)
+        report = sweep.run_sweep(
+            specs, backend, options.results if options.save else None, options.command, verbose=args.verbose
+        )
     finally:
         backend.close()
     import pandas as pd
 
     print(leaderboard.format_table(pd.DataFrame(report.rows)))
+    if report.skipped:
+        print(report.skip_line(args.verbose), file=sys.stderr)
     if options.save and report.rows:
         curves = options.results / "curves"
         print(f"wrote {len(report.rows)} row(s) to {board}; curves and plots to {curves}/")

@@ -39,7 +39,7 @@ from typing import Any, Protocol
 
 from tqdm import tqdm
 
-from metarl_bench.core.agent import UnsupportedFamilyError
+from metarl_bench.core.agent import CheckpointError, UnsupportedFamilyError
 from metarl_bench.core.learner import TrainOptions, file_sha256, train_or_load
 from metarl_bench.core.registry import (
     FamilySpec,
@@ -219,6 +219,8 @@ def execute_run(spec: RunSpec, registrations: Registrations | None = None) -> Ru
         row, evaluation = evaluate_run(spec)
     except UnsupportedFamilyError as exc:  # declared: this agent does not play this family
         return RunResult(spec, SKIPPED, error=str(exc))
+    except CheckpointError as exc:  # a named fault of a file: its one line says it all
+        return RunResult(spec, FAILED, error=f"{type(exc).__name__}: {exc}")
     except Exception as exc:  # the sweep goes on; the summary names this run and its error
         return RunResult(spec, FAILED, error=f"{type(exc).__name__}: {exc}", detail=traceback.format_exc())
     return RunResult(spec, OK, row, evaluation)
@@ -385,6 +387,13 @@ class SweepReport:
     failed: list[RunResult] = field(default_factory=list)
     skipped: list[RunResult] = field(default_factory=list)
 
+    def skip_line(self, verbose: bool = False) -> str:
+        """One line for the runs whose agent does not play the distribution ('' when none)."""
+        if not self.skipped:
+            return ""
+        listed = "listed above" if verbose else "--verbose lists them"
+        return f"skipped {len(self.skipped)} run(s) whose agent does not play the distribution ({listed})"
+
     def summary(self) -> str:
         """The failed runs and their errors ('' when none failed)."""
         if not self.failed:
@@ -400,8 +409,10 @@ def run_sweep(
     results: str | Path | None,
     command: str,
     progress: bool = True,
+    verbose: bool = False,
 ) -> SweepReport:
-    """Run ``specs`` on ``backend``; append each complete row to ``results`` (None: write nothing)."""
+    """Run ``specs`` on ``backend``; append each complete row to ``results`` (None: write nothing).
+    Skipped runs are listed as they come only when ``verbose`` (``summary`` counts them)."""
     report = SweepReport()
     order = {s.key: i for i, s in enumerate(specs)}
     done: list[tuple[int, LeaderboardRow]] = []
@@ -410,7 +421,8 @@ def run_sweep(
     for result in backend.run(specs):
         bar.update()
         if result.status == SKIPPED:
-            tqdm.write(f"skipped {result.spec.agent} on {result.spec.env}: {result.error}", file=sys.stderr)
+            if verbose:
+                tqdm.write(f"skipped {result.spec.agent} on {result.spec.env}: {result.error}", file=sys.stderr)
             report.skipped.append(result)
             continue
         if result.status == OK:
@@ -418,7 +430,8 @@ def run_sweep(
             try:
                 if folder is not None:  # one append per run: a later failure loses nothing already done
                     leaderboard.append_rows(folder / leaderboard.LEADERBOARD_FILE, [row])
-                    plots.write_curves(result.evaluation, folder / "curves")
+                    training = row.training
+                    plots.write_curves(result.evaluation, folder / "curves", training.train_env, training.train_seed)
                 done.append((order[result.spec.key], row))
                 continue
             except (OSError, leaderboard.LeaderboardError) as exc:

@@ -1,7 +1,7 @@
 """The commands that read a results folder: the leaderboard reader and its aggregates, the
 curve plots, the report page, the cross-evaluation table and the published comparison.
 
-    python -m metarl_bench.leaderboard --env bandits [--all | --best | --aggregate]
+    python -m metarl_bench.leaderboard --env bandits [--all | --best | --aggregate] [--import MODULE]
     python -m metarl_bench.plots [--results results] [--env gridworlds]
     python -m metarl_bench.report [--results results] [--out results/report]
     python -m metarl_bench.crosseval --agent vsml --train-env bernoulli-k2-h100 --env bandits
@@ -19,21 +19,27 @@ from pathlib import Path
 
 import pandas as pd
 
-from metarl_bench.core.registry import UnknownNameError, list_families, resolve_agents, resolve_envs
+from metarl_bench.core.registry import UnknownNameError, list_agents, list_families, resolve_agents, resolve_envs
 from metarl_bench.records.csvfile import CSVSchemaError
 from metarl_bench.reporting import aggregate, crosseval, leaderboard, plots, published, report
-from metarl_bench.running.options import CommandParser
-
+from metarl_bench.running.options import SHIPPED_RESULTS, USER_RESULTS, CommandParser
+from metarl_bench.running.run import import_plugins
 
 # ============================================================================ leaderboard
+RESULTS_HELP = f"results folder (default: ./{USER_RESULTS}, your runs; the shipped ones: --results {SHIPPED_RESULTS})"
+
+
 def leaderboard_parser() -> CommandParser:
     parser = CommandParser(prog="python -m metarl_bench.leaderboard", description=leaderboard.__doc__.split("\n")[0])
-    parser.add_argument("--results", default="results", help="results folder (default: results)")
+    parser.add_argument("--results", default=str(USER_RESULTS), help=RESULTS_HELP)
     parser.add_argument("--agent", help="only these agents (comma list)")
     parser.add_argument("--env", help="only these distributions (name, suite or comma list)")
+    # as in `run`: a user's families and agents are named only once their module has registered them
+    parser.add_argument("--import", dest="imports", action="append", default=[], metavar="MODULE",
+                        help="import this module first (it registers your own families or agents); repeatable")
     shown = parser.add_mutually_exclusive_group()
-    shown.add_argument("--all", action="store_true", help="every row, the history (default: the newest per "
-                       "agent, train_env and env)")  # fmt: skip
+    shown.add_argument("--all", action="store_true", help="every row, the history, in the order written (default: "
+                       "the newest per agent, train_env, train_seed and env, by score within each env)")  # fmt: skip
     shown.add_argument("--best", action="store_true", help="best contestant per distribution")
     shown.add_argument("--aggregate", action="store_true", help="suite aggregates (IQM and mean with stratified "
                        "bootstrap CIs, performance profiles; see metarl_bench.reporting.aggregate): --env takes "
@@ -50,26 +56,45 @@ def leaderboard_parser() -> CommandParser:
 def leaderboard_main(argv: list[str] | None = None) -> int:
     parser = leaderboard_parser()
     args = parser.parse_args(argv)
+    try:
+        import_plugins(args.imports)
+    except ValueError as exc:
+        return parser.fail(exc)
     if args.aggregate:
         command = shlex.join(["python", "-m", "metarl_bench.leaderboard", *(sys.argv[1:] if argv is None else argv)])
         return aggregate_command(parser, args.results, args.env, args.agent, command)
     folder = Path(args.results)
+    envs: list[str] = []
     try:
         if not folder.is_dir():
             raise leaderboard.LeaderboardError(f"--results {str(folder)!r} is not a folder")
         df = leaderboard.read(folder / leaderboard.LEADERBOARD_FILE)
         if args.agent:
-            df = df[df["agent"].isin([a.strip() for a in args.agent.split(",")])]
+            df = df[df["agent"].isin(reader_agents(args.agent, df))]
         if args.env:
-            df = df[df["env"].isin(resolve_envs(args.env))]
+            envs = resolve_envs(args.env)
+            df = df[df["env"].isin(envs)]
     except (leaderboard.LeaderboardError, LookupError, ValueError) as exc:
         return parser.fail(exc)
     if args.best:
-        df = leaderboard.best_per_env(df, include_references=args.include_references)
+        df = leaderboard.ranked(leaderboard.best_per_env(df, include_references=args.include_references), envs)
     elif not args.all:
-        df = leaderboard.newest(df)
+        df = leaderboard.ranked(leaderboard.newest(df), envs)
     print(leaderboard.format_table(df, leaderboard.COLUMNS if args.all_columns else leaderboard.SUMMARY))
     return 0
+
+
+def reader_agents(expr: str, df: pd.DataFrame) -> list[str]:
+    """``--agent`` of the reader: registered agents and any the file holds rows of (a user's agent
+    whose module is not imported); an unknown name is refused naming them (UnknownNameError)."""
+    valid = sorted(set(list_agents()) | set(df["agent"]))
+    names = [a.strip() for a in expr.split(",") if a.strip()]
+    if names == ["all"]:
+        return valid
+    for name in names:
+        if name not in valid:
+            raise UnknownNameError("agent", name, valid)
+    return names
 
 
 def aggregate_command(parser: CommandParser, results: str, env: str | None, agent: str | None, command: str) -> int:
@@ -94,7 +119,7 @@ def aggregate_command(parser: CommandParser, results: str, env: str | None, agen
 # ============================================================================ plots
 def plots_main(argv: list[str] | None = None) -> int:
     parser = CommandParser(prog="python -m metarl_bench.plots", description="Redraw the curve PNGs.")
-    parser.add_argument("--results", default="results", help="results folder (curves are in <results>/curves)")
+    parser.add_argument("--results", default=str(USER_RESULTS), help=RESULTS_HELP + "; curves in <results>/curves")
     parser.add_argument("--env", default=None, help="distribution, suite or comma list (default: all)")
     args = parser.parse_args(argv)
     try:
@@ -111,7 +136,7 @@ def plots_main(argv: list[str] | None = None) -> int:
 # ============================================================================ report
 def report_main(argv: list[str] | None = None) -> int:
     parser = CommandParser(prog=report.PROG, description=report.__doc__.split("\n")[0])
-    parser.add_argument("--results", default="results", help="results folder (default: results)")
+    parser.add_argument("--results", default=str(USER_RESULTS), help=RESULTS_HELP)
     parser.add_argument("--out", help="folder of the page (default: <results>/report)")
     args = parser.parse_args(argv)
     results = Path(args.results)
@@ -130,7 +155,7 @@ def crosseval_main(argv: list[str] | None = None) -> int:
     parser.add_argument("--agent", required=True, help="learning agent(s), comma list")
     parser.add_argument("--train-env", required=True, help="training distribution(s), suite or comma list")
     parser.add_argument("--env", required=True, help="test distribution(s), suite or comma list")
-    parser.add_argument("--results", default="results", help="folder with leaderboard.csv; table written here")
+    parser.add_argument("--results", default=str(USER_RESULTS), help=RESULTS_HELP + "; the table is written there")
     args = parser.parse_args(argv)
     try:
         agents, train_envs, envs = resolve_agents(args.agent), resolve_envs(args.train_env), resolve_envs(args.env)
@@ -156,7 +181,7 @@ def crosseval_main(argv: list[str] | None = None) -> int:
 def published_main(argv: list[str] | None = None) -> int:
     description = "Our leaderboard beside RL²'s Tables 1 and 2."
     parser = CommandParser(prog="python -m metarl_bench.published", description=description)
-    parser.add_argument("--results", default="results", help="results folder (default: results)")
+    parser.add_argument("--results", default=str(USER_RESULTS), help=RESULTS_HELP)
     args = parser.parse_args(argv)
     try:
         rows = published.newest_rows(args.results)
