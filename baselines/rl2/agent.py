@@ -22,6 +22,7 @@ from __future__ import annotations
 import io
 import math
 import time
+import zipfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,7 @@ import numpy as np
 import torch
 from sb3_contrib import RecurrentPPO
 from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.logger import Logger
 from stable_baselines3.common.vec_env import VecEnv
 from tqdm.auto import tqdm
 
@@ -38,9 +40,10 @@ from metarl_bench.baselines.rl2.policy import WholeSequenceLstmPolicy
 from metarl_bench.baselines.rl2.ppo import LockstepRecurrentPPO
 from metarl_bench.core.agent import CheckpointError, Obs, UnsupportedFamilyError, fresh_rng, inverse_cdf
 from metarl_bench.core.family import Arrays, TaskFamily
-from metarl_bench.core.learner import FitRun, Learner
+from metarl_bench.core.learner import RECORD_FILE, FitRun, Learner
 from metarl_bench.core.seeding import train_rng
-from metarl_bench.core.trial import OBS_KEYS, TrialEnv
+from metarl_bench.core.trial import TrialEnv, observation_space
+from metarl_bench.core.trial import flat_observation as flatten_obs  # a flat vector is faster than a Dict policy
 
 CHECKPOINT_DIR = Path(__file__).resolve().parent.parent / "checkpoints" / "rl2"
 
@@ -113,11 +116,6 @@ def parallel_trials(cfg: RL2Config, trial_length: int) -> int:
 
 def learning_rate(cfg: RL2Config) -> float | LinearDecay:
     return LinearDecay(cfg.learning_rate) if cfg.lr_decay else cfg.learning_rate
-
-
-def flatten_obs(obs: Obs) -> np.ndarray:
-    """The RL² Dict observation as one float32 vector per trial (faster than a Dict policy)."""
-    return np.concatenate([obs[k].reshape(len(obs[k]), -1) for k in OBS_KEYS], axis=1).astype(np.float32)
 
 
 class TrialVecEnv(VecEnv):
@@ -292,6 +290,8 @@ class RL2Agent(Learner):
             callback_list.append(TqdmProgress(int(budget) - done, name))
         if callbacks is not None:
             callback_list += list(callbacks) if isinstance(callbacks, list | tuple) else [callbacks]
+        # SB3's default logger makes a folder in the temp folder per learn() even when it logs nothing
+        self.model.set_logger(Logger(folder=None, output_formats=[]))
         remaining = max(0, int(budget) - done)
         self.model.learn(total_timesteps=remaining, callback=callback_list, reset_num_timesteps=not resumed)
         self.trained_on = name
@@ -352,7 +352,7 @@ class RL2Agent(Learner):
         """The policy's action probabilities, shape (num_trials, k), and the new memory."""
         model = self._require_model()
         with torch.no_grad():
-            x = torch.as_tensor(flatten_obs(obs), device=model.device)
+            x = self._policy_input(obs, model)
             dist, state = model.policy.get_distribution(x, memory["state"], memory["start"])
             probs = dist.distribution.probs.cpu().numpy().astype(np.float64)
         memory = {**memory, "state": state, "start": torch.zeros_like(memory["start"])}
@@ -409,6 +409,55 @@ class RL2Agent(Learner):
     def device(self) -> str:
         """The torch device the model lives on (what the row records)."""
         return "cpu" if self.model is None else str(self.model.device)
+
+    def _policy_input(self, obs: Obs, model: RecurrentPPO) -> Any:
+        """Our flat vector, or, for a plain sb3-contrib model trained on our gymnasium ids, its Dict."""
+        if isinstance(model.observation_space, gym.spaces.Dict):
+            n = len(obs["obs"])
+            return {k: torch.as_tensor(np.asarray(obs[k], np.float32).reshape(n, *space.shape), device=model.device)
+                    for k, space in model.observation_space.spaces.items()}  # fmt: skip
+        return torch.as_tensor(flatten_obs(obs), device=model.device)
+
+    # ------------------------------------------------------------------ a file of another learner
+    def load_file(self, path: Path, device: str = "cpu") -> None:
+        """``--checkpoint``: our container, or a plain sb3-contrib ``RecurrentPPO`` zip trained on
+        this distribution's gymnasium id (``gym.make("metarl_bench/<env>")``: a Dict observation
+        and the family's actions), spaces checked; anything else is refused in one line."""
+        if not path.is_file():
+            raise CheckpointError(f"--checkpoint {path}: no such file")
+        try:
+            with zipfile.ZipFile(path) as zf:
+                names = set(zf.namelist())
+        except zipfile.BadZipFile:
+            raise CheckpointError(f"--checkpoint {path}: not a zip (neither our container nor an SB3 zip)") from None
+        if RECORD_FILE in names:
+            return super().load_file(path, device)
+        if not {"data", "policy.pth"} <= names:
+            raise CheckpointError(f"--checkpoint {path}: neither an rl2 checkpoint nor an SB3 zip (no 'data')")
+        try:
+            model = RecurrentPPO.load(path, device=device)
+        except Exception as exc:  # SB3 raises many types for a foreign or damaged archive
+            raise CheckpointError(f"--checkpoint {path}: not a RecurrentPPO model ({type(exc).__name__})") from None
+        self.check_foreign_spaces(model, path)
+        self.model, self.trained_on, self.train_seed = model, "", None
+        self.train_steps, self.curve = int(model.num_timesteps), []
+        self.config = {"checkpoint_format": "sb3-contrib RecurrentPPO zip", "policy": type(model.policy).__name__,
+                       "lstm_hidden_size": model.policy.lstm_actor.hidden_size,
+                       "deterministic": self.cfg.deterministic}  # fmt: skip
+
+    def check_foreign_spaces(self, model: RecurrentPPO, path: Path) -> None:
+        ours, flat = observation_space(self.family), flatten_obs(TrialEnv(self.family, 1).reset()).shape[1]
+        theirs, actions = model.observation_space, model.action_space
+        if isinstance(theirs, gym.spaces.Dict):
+            fits = {k: s.shape for k, s in theirs.spaces.items()} == {k: s.shape for k, s in ours.spaces.items()}
+        else:
+            fits = isinstance(theirs, gym.spaces.Box) and theirs.shape == (flat,)
+        if not fits or not isinstance(actions, gym.spaces.Discrete) or actions.n != self.family.num_actions:
+            raise UnsupportedFamilyError(
+                f"--checkpoint {path} was trained for observations {theirs} and actions {actions}, but "
+                f"{self.family.describe()} has {ours} and Discrete({self.family.num_actions}); train it on "
+                "this distribution's gymnasium id"
+            )
 
     def _require_model(self) -> RecurrentPPO:
         if self.model is None:

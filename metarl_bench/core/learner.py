@@ -29,6 +29,9 @@ from metarl_bench.core.version import __version__
 def train_or_load(agent: Any, env: str, options: TrainOptions) -> tuple[str, dict[str, Any]]:
     """Let a learning agent load its checkpoint or meta-train, on ``options.train_env`` if given,
     else on the agent's default for ``env``; returns (the training distribution used, its stats)."""
+    if options.checkpoint is not None:  # the file says where it was trained
+        stats = agent.prepare(agent.family, options.train_env or env, options)
+        return stats.get("trained_on", ""), stats
     train_env = options.train_env or agent.default_train_env(env, retrain=options.trains)
     return train_env, agent.prepare(get_spec(train_env).make(), train_env, options)
 
@@ -49,7 +52,9 @@ class FitRun:
 def partial_folder() -> Path:
     """Where trainings started from the command line save as they go (``--resume`` reads them):
     ``$METARL_BENCH_PARTIAL`` or the temp folder, never the package."""
-    return Path(os.environ.get("METARL_BENCH_PARTIAL") or Path(tempfile.gettempdir()) / "metarl_bench")
+    # "metarl-bench-partial", not "metarl_bench": a folder of the package's name would shadow it for
+    # Python started in the temp folder
+    return Path(os.environ.get("METARL_BENCH_PARTIAL") or Path(tempfile.gettempdir()) / "metarl-bench-partial")
 
 
 # Settings that change how a trained agent plays, not what it learnt: a checkpoint is reused across them.
@@ -171,6 +176,8 @@ class Learner(Agent):
         fitting is cheap (``fit_when_missing``)."""
         options = options or TrainOptions()
         seed, device = options.train_seed, options.device
+        if options.checkpoint is not None:
+            return self.play_file(Path(options.checkpoint), device)
         path = self.checkpoint_path(train_env, seed)
         if not options.trains:
             if path.exists():
@@ -192,6 +199,27 @@ class Learner(Agent):
             train_family, budget, seed, train_env=train_env, device=device, save_path=partial, resume=options.resume
         )
         return {**stats, **({RESUMED_KEY: self.resumed} if self.resumed else {})}
+
+    def play_file(self, path: Path, device: str = "cpu") -> dict[str, Any]:
+        """Take the state of the checkpoint file ``path`` (``--checkpoint``), wherever it was trained;
+        its distribution and seed come from its record.  Learners that read a foreign format
+        (an sb3-contrib zip for rl2) override ``load_file``."""
+        self.load_file(path, device)
+        return {
+            "train_steps": self.train_steps,
+            "train_wall_s": 0.0,
+            "checkpoint": str(path),
+            "checkpoint_sha256": file_sha256(path),
+            "trained_on": self.trained_on or "",
+            "train_seed": self.train_seed,
+        }
+
+    def load_file(self, path: Path, device: str = "cpu") -> None:
+        """Our container at ``path``, played with the settings it was trained with (its record's),
+        checked as on every load (agent, spaces)."""
+        if not path.is_file():
+            raise CheckpointError(f"--checkpoint {path}: no such file")
+        self.__dict__.update(type(self).load(path, self.family, device=device).__dict__)
 
     def resume_if_stopped(self, partial: Path, train_env: str, budget: int, device: str = "cpu") -> bool:
         """Take the state of the partial checkpoint a stopped training of ``budget`` env steps
@@ -310,13 +338,13 @@ class Learner(Agent):
             )
 
     @classmethod
-    def load(cls, path: str | Path, family: TaskFamily, expect_env: str | None = None) -> Learner:
+    def load(cls, path: str | Path, family: TaskFamily, expect_env: str | None = None, device: str = "cpu") -> Learner:
         record, _ = cls.read(path)
         try:
             agent = cls(family, **record["config"])
         except (TypeError, ValueError) as exc:
             raise CheckpointError(f"{path} holds a {cls.name} config this version cannot read ({exc})") from None
-        agent.load_weights(path, expect_env=expect_env)
+        agent.load_weights(path, expect_env=expect_env, device=device)
         return agent
 
 

@@ -23,8 +23,9 @@ class TrainOptions:
     threads: int = 1
     resume: bool = False  # continue a stopped training's partial checkpoint where there is one
     partial_dir: Path | None = None  # where trainings save as they go (None: Learner's partial_folder())
+    checkpoint: Path | None = None  # play this file (ours, or a learner's foreign format) instead of training
 
     @property
     def trains(self) -> bool:
         """Whether the run asks for training (rather than a shipped checkpoint)."""
-        return self.retrain or self.resume or self.train_steps is not None
+        return (self.retrain or self.resume or self.train_steps is not None) and self.checkpoint is None

@@ -37,6 +37,12 @@ def observation_space(family: TaskFamily) -> gym.spaces.Dict:
     )
 
 
+def flat_observation(obs: dict[str, np.ndarray]) -> np.ndarray:
+    """The RL² observation batch as one float32 vector per trial: the inner observation
+    (flattened), the previous action one-hot, the previous reward, the new-episode flag."""
+    return np.concatenate([obs[k].reshape(len(obs[k]), -1) for k in OBS_KEYS], axis=1).astype(np.float32)
+
+
 def validate_actions(actions: Any, num_trials: int, num_actions: int) -> np.ndarray:
     """Return ``actions`` as an int64 array of shape (num_trials,), or raise ValueError."""
     arr = np.asarray(actions)

@@ -179,6 +179,7 @@ def parse_common(args: argparse.Namespace, command: str) -> CommonOptions:
         resume=getattr(args, "resume", False),
         # a training saves as it goes into the results folder, which survives a reboot (a temp folder may not)
         partial_dir=None if args.no_save else Path(args.results) / "partial",
+        checkpoint=getattr(args, "checkpoint", None),
     )
     settings = EvalSettings(n_tasks=args.eval_tasks, seeds=args.seeds)
     check_bounds(settings, train)

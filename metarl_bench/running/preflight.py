@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from metarl_bench.core.agent import CheckpointError, UnsupportedFamilyError
-from metarl_bench.core.registry import get_spec, make_agent
+from metarl_bench.core.registry import get_agent_factory, get_spec, make_agent
 from metarl_bench.core.training import TrainOptions
 from metarl_bench.evaluation.evaluate import EvalSettings
 
@@ -118,6 +118,8 @@ def check_learners(
     damaged or were trained with other settings are refused; returns one line per learner
     that trains, saying what its budget buys in its own unit."""
     notes: list[str] = []
+    if train.checkpoint is not None:  # one file, checked by check_checkpoint_file
+        return notes
     for agent in agents:
         for env in envs:
             learner = _learner(agent, env, (agent_settings or {}).get(agent, {}))
@@ -129,6 +131,30 @@ def check_learners(
             else:
                 _check_shipped(learner, train_env, train.train_seed)
     return list(dict.fromkeys(notes))
+
+
+def check_checkpoint_file(
+    path: Path, agents: Sequence[str], envs: Sequence[str], train: TrainOptions, settings: dict
+) -> None:
+    """``--checkpoint``: one learning agent that reads files, no flag that would train or change
+    the settings it was trained with, and a file that loads for every distribution of the run."""
+    if len(agents) != 1:
+        raise ValueError(f"--checkpoint plays one agent's file; --agent names {len(agents)}: {list(agents)}")
+    factory_learns = getattr(get_agent_factory(agents[0]), "learns", False)
+    if not factory_learns or not hasattr(get_agent_factory(agents[0]), "load_file"):
+        raise ValueError(f"--checkpoint: agent {agents[0]!r} does not learn, so it plays no checkpoint")
+    clashing = [flag for flag, given in (("--retrain", train.retrain), ("--train-steps", train.train_steps),
+                                         ("--resume", train.resume), ("--save-checkpoint", train.save_checkpoint),
+                                         ("--agent-config", bool(settings))) if given]  # fmt: skip
+    if clashing:
+        raise ValueError(f"--checkpoint plays a file as it was trained; drop {', '.join(clashing)}")
+    if not path.is_file():
+        raise ValueError(f"--checkpoint {path}: no such file")
+    for env in envs:
+        try:
+            make_agent(agents[0], get_spec(env).make()).load_file(path)
+        except (CheckpointError, UnsupportedFamilyError) as exc:
+            raise ValueError(str(exc) if str(exc).startswith("--checkpoint") else f"--checkpoint {exc}") from None
 
 
 def _budget_note(learner: Any, agent: str, train_env: str, train: TrainOptions) -> str:

@@ -17,6 +17,7 @@ import importlib
 import signal
 import sys
 import threading
+from pathlib import Path
 
 from metarl_bench.core.registry import UnknownNameError, list_agents, list_families, list_suites
 from metarl_bench.evaluation.evaluate import DEFAULT_EVAL_TASKS, DEFAULT_SEEDS
@@ -79,6 +80,13 @@ def build_parser() -> CommandParser:
         metavar="MODULE",
         help="import this module first (it registers your own families or agents); repeatable",
     )
+    p.add_argument(
+        "--checkpoint",
+        type=Path,
+        metavar="PATH",
+        help="play this checkpoint file: one of ours, or (rl2) a plain sb3-contrib RecurrentPPO zip trained on "
+        "our gymnasium ids; the row records its path and hash",
+    )
     p.add_argument("--list", action="store_true", help="list distributions, suites and agents, then exit")
     p.add_argument("-v", "--verbose", action="store_true", help="list every skipped run and why")
     p.add_argument("--report", action="store_true", help="afterwards, regenerate the HTML report <results>/report/")
@@ -136,6 +144,10 @@ def _run(parser: CommandParser, args: argparse.Namespace) -> int:
             return 0
         options = parse_common(args, command_line())
         agent_settings = parse_agent_settings(args.agent_config, options.agents, options.envs[0])
+        if options.train.checkpoint is not None:
+            preflight.check_checkpoint_file(
+                options.train.checkpoint, options.agents, options.envs, options.train, agent_settings
+            )
         preflight.check_memory(options.envs, options.settings)
         budget_notes = preflight.check_learners(options.agents, options.envs, options.train, agent_settings)
         sweep.check_backend(args.backend, args.address)

@@ -93,7 +93,10 @@ class RunSpec:
             if self.learns else {}
         )  # fmt: skip
         settings = json.loads(self.agent_settings)
-        return json.dumps(config | ({"agent_config": settings} if settings else {}), sort_keys=True)
+        extra = ({"agent_config": settings} if settings else {}) | (
+            {"checkpoint": str(o.checkpoint)} if o.checkpoint is not None and self.learns else {}
+        )
+        return json.dumps(config | extra, sort_keys=True)
 
     @property
     def key(self) -> tuple[str, str, str, int, str, str]:
@@ -151,9 +154,10 @@ def evaluate_run(spec: RunSpec) -> tuple[LeaderboardRow, Evaluation]:
         if o.save_checkpoint and not checkpoint:
             path = agent.save(agent.checkpoint_path(train_env, o.train_seed))
             checkpoint, sha256 = path.name, file_sha256(path)
+        seed = stats.get("train_seed", o.train_seed) if train_env else None  # a foreign file names neither
         training = Training(
             train_env=train_env,
-            train_seed=o.train_seed,
+            train_seed=seed,
             train_steps=stats.get("train_steps", 0),
             train_wall_s=stats.get("train_wall_s", time.perf_counter() - start),
             checkpoint=checkpoint,
