@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import platform
 import subprocess
 import sys
 import tempfile
@@ -38,6 +37,7 @@ from stable_baselines3.common.vec_env import DummyVecEnv
 
 import metarl_bench
 from metarl_bench.baselines.rl2.agent import RL2Agent
+from metarl_bench.records.provenance import cpu_name, git_commit
 
 ENVS = ("bernoulli-k10-h100", "bernoulli-k50-h500", "tabular-mdp-s10-a5-n10")
 BEFORE = "6354ff8"  # the last commit before issue #25's whole-sequence policy
@@ -115,21 +115,6 @@ def plain_fps(env: str, steps: int, n_envs: int, device: str) -> float:
     return (model.num_timesteps - done) / (time.perf_counter() - start)
 
 
-def machine() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def commit() -> str:
-    done = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
-    return done.stdout.strip() or "unknown"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--steps", type=int, default=200_000, help="env steps timed for the code now")
@@ -141,7 +126,7 @@ def main() -> None:
     parser.add_argument("--csv", type=Path, help="append the rows to this CSV file too")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    header = f"# {machine()}, torch {torch.__version__}, {args.threads} CPU thread(s), commit {commit()}"
+    header = f"# {cpu_name()}, torch {torch.__version__}, {args.threads} CPU thread(s), commit {git_commit()}"
     print(header)
     print(f"{'env':<24}{'device':<8}{'setup':<44}{'fps':>9}{'vs before':>11}")
     rows = []
@@ -159,8 +144,8 @@ def main() -> None:
                 for device, setup, fps in measured:
                     print(f"{env:<24}{device:<8}{setup:<44}{fps:>9.0f}{fps / before:>10.1f}x", flush=True)
                     rows.append({"env": env, "device": device, "setup": setup, "fps": round(fps),
-                                 "vs_before": round(fps / before, 2), "threads": args.threads, "machine": machine(),
-                                 "commit": commit(), "command": " ".join(["python", *sys.argv])})  # fmt: skip
+                                 "vs_before": round(fps / before, 2), "threads": args.threads, "machine": cpu_name(),
+                                 "commit": git_commit(), "command": " ".join(["python", *sys.argv])})  # fmt: skip
         finally:
             subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=ROOT, check=False)
     if args.csv is not None:

@@ -18,8 +18,6 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import platform
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -32,6 +30,7 @@ import metarl_bench
 from metarl_bench.baselines.rl2.agent import RL2Agent, RL2Config
 from metarl_bench.core.seeding import train_rng
 from metarl_bench.core.trial import TrialEnv
+from metarl_bench.records.provenance import cpu_name, git_commit
 
 FIELDS = (
     "label", "env", "seed", "config", "steps", "wall_s", "fps", "final_train_return",
@@ -72,23 +71,6 @@ def validation_return(agent: RL2Agent, env: str, seed: int, n_tasks: int) -> tup
         obs, _, done, _ = trials.step(actions)
     returns = trials.episode_returns.sum(axis=1)
     return float(returns.mean()), float(1.96 * returns.std(ddof=1) / np.sqrt(n_tasks))
-
-
-def machine() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.machine()
-
-
-def commit() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-    except OSError:
-        return ""
 
 
 def main() -> None:
@@ -139,8 +121,8 @@ def main() -> None:
         "validation_ci_half": f"{half:.3f}",
         "validation_tasks": args.validation_tasks,
         "threads": args.threads,
-        "machine": machine(),
-        "commit": commit(),
+        "machine": cpu_name(),
+        "commit": git_commit(),
         "command": " ".join(["python", *sys.argv]),
     }
     table = args.out / "rl2_tuning.csv"

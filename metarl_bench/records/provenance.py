@@ -32,17 +32,20 @@ def git_commit() -> str:
     return sha.stdout.strip()[:12] + ("-dirty" if dirty.stdout.strip() else "")
 
 
-def cpu_device(threads: int | None = None) -> str:
-    """A short description of the CPU the numbers were measured on."""
-    name = platform.processor() or platform.machine()
+def cpu_name() -> str:
+    """The CPU's model name (``/proc/cpuinfo``; the platform's word for it elsewhere)."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
-                name = line.split(":", 1)[1].strip()
-                break
+                return line.split(":", 1)[1].strip()
     except OSError:
         pass
-    return f"cpu:{name}" + (f" ({threads} threads)" if threads else "")
+    return platform.processor() or platform.machine()
+
+
+def cpu_device(threads: int | None = None) -> str:
+    """A short description of the CPU the numbers were measured on."""
+    return f"cpu:{cpu_name()}" + (f" ({threads} threads)" if threads else "")
 
 
 def command_line() -> str:
