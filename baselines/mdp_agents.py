@@ -28,9 +28,10 @@ prior (TabulaRL's defaults, not the family's):
   ``beta = 2 H^2`` times ``scaling``.
 
 ``scaling = 1`` is the published constants.  The paper's Table 2 grid-searched
-``scaling`` (and epsilon) per n, so the ``-tuned`` agents read their value from
-:data:`TUNED`, which ``studies/mdp_tuning.py`` measures on *training* tasks (the same
-grids as the paper: 21 log-spaced scalings in [1e-4, 1], epsilon in {0.1, ..., 1.0}).
+``scaling`` (and epsilon) per n, so the ``-tuned`` agents read their value from the data
+file ``baselines/tuned/mdp_constants.csv`` (:func:`tuned_value`), which
+``studies/mdp_tuning.py --write`` measures on *training* tasks (the same grids as the
+paper: 21 log-spaced scalings in [1e-4, 1], epsilon in {0.1, ..., 1.0}).
 Epsilon 0.1, the default of ``mdp-epsilon-greedy``, was best for every n, so epsilon has
 no tuned agent of its own.
 
@@ -55,18 +56,11 @@ from metarl_bench.core.family import Arrays, TaskFamily
 from metarl_bench.core.registry import register_agent
 from metarl_bench.envs.tabular_mdp import planners
 from metarl_bench.envs.tabular_mdp.family import TabularMDP
+from metarl_bench.envs.tabular_mdp.reference import tuned_table
 
 TIE_TOL = 1e-9  # Q values closer than this are ties, broken uniformly at random (as TabulaRL)
 SCALING_GRID = tuple(float(x) for x in np.exp(np.linspace(np.log(1e-4), np.log(1.0), 21)))
 EPSILON_GRID = tuple(round(0.1 * i, 1) for i in range(1, 11))
-
-# Tuned constants of the rl2-mdps distributions (their parameters but ``episodes`` at the
-# defaults of TabularMDP), keyed by agent and n: the best of the grid on 1000 training
-# tasks (train stream, seed 0), as printed by ``python studies/mdp_tuning.py``.
-TUNED: dict[str, dict[int, float]] = {
-    "ucrl2": {10: 0.398107, 25: 0.398107, 50: 0.398107, 75: 0.398107, 100: 0.1},
-    "beb": {10: 0.00158489, 25: 0.00158489, 50: 0.00158489, 75: 0.00158489, 100: 0.00158489},
-}
 
 
 def require_tabular(agent: str, family: TaskFamily) -> None:
@@ -80,9 +74,12 @@ def require_tabular(agent: str, family: TaskFamily) -> None:
 
 
 def tuned_value(agent: str, family: TaskFamily) -> float:
-    """The tuned constant of ``agent`` for ``family``; UnsupportedFamilyError where none was measured."""
+    """The tuned constant of ``agent`` for ``family`` from the data file of ``studies/mdp_tuning.py
+    --write`` (``reference.tuned_table``: the best of the grid on 1000 training tasks of each
+    rl2-mdps distribution); UnsupportedFamilyError where none was measured, RuntimeError naming
+    the file if it is missing or corrupt."""
     defaults = TabularMDP(episodes=family.episodes_per_trial).params  # the parameters the table holds
-    table = TUNED.get(agent, {})
+    table = tuned_table().constants.get(agent, {})
     if getattr(family, "params", None) != defaults or family.episodes_per_trial not in table:
         raise UnsupportedFamilyError(
             f"agent '{agent}-tuned' has tuned constants for the rl2-mdps distributions only "
@@ -270,7 +267,7 @@ class UCRL2Agent(EpisodicTabularAgent):
 
 
 class TunedUCRL2Agent(UCRL2Agent):
-    """``ucrl2-tuned``: ``scaling`` from :data:`TUNED`."""
+    """``ucrl2-tuned``: ``scaling`` from the tuned constants (:func:`tuned_value`)."""
 
     name = "ucrl2-tuned"
 
@@ -299,7 +296,7 @@ class BEBAgent(EpisodicTabularAgent):
 
 
 class TunedBEBAgent(BEBAgent):
-    """``beb-tuned``: ``scaling`` from :data:`TUNED`."""
+    """``beb-tuned``: ``scaling`` from the tuned constants (:func:`tuned_value`)."""
 
     name = "beb-tuned"
 

@@ -19,6 +19,7 @@ from metarl_bench.core.agent import (
     last_transition,
     require_bandit,
 )
+from metarl_bench.core.checks import ContractError, check_agent, check_family
 from metarl_bench.core.family import Arrays, BayesReference, TaskFamily, check_positive_float, check_positive_int
 from metarl_bench.core.registry import (
     UnknownNameError,
@@ -44,6 +45,7 @@ __all__ = [
     "Arrays",
     "BayesReference",
     "CheckpointError",
+    "ContractError",
     "EvalSettings",
     "Obs",
     "TaskFamily",
@@ -51,6 +53,8 @@ __all__ = [
     "UnknownNameError",
     "UnsupportedFamilyError",
     "__version__",
+    "check_agent",
+    "check_family",
     "check_positive_float",
     "check_positive_int",
     "evaluate",

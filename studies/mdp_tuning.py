@@ -10,16 +10,26 @@ noise and the agents' randomness), never the held-out evaluation tasks or noise.
 every candidate policy is measured on the same training tasks and the best one becomes
 the distribution's lower-bound Bayes reference.
 
-Prints the tables ``TUNED`` (``baselines/mdp_agents.py``) and ``BEST_POLICY``
-(``envs/tabular_mdp/reference.py``), and the first-walk upper bound with its Monte Carlo error.
+Prints every grid, the chosen constants and policies, and the first-walk upper bound with
+its Monte Carlo error; with ``--write`` it replaces the data file that the ``-tuned`` agents
+and the family's reference read (``baselines/tuned/mdp_constants.csv``,
+``metarl_bench.envs.tabular_mdp.reference.tuned_table``), one line per choice with its
+training return, the number of tasks and this command:
 
-    python studies/mdp_tuning.py [--tasks 1000] [--episodes 10,25,50,75,100]
+    python studies/mdp_tuning.py --tasks 1000 --episodes 10,25,50,75,100 --write baselines/tuned/mdp_constants.csv
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
+import os
+import shlex
+import sys
+import tempfile
 import time
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -28,6 +38,7 @@ from metarl_bench.baselines import mdp_agents as mdp_policies
 from metarl_bench.core.seeding import TRAIN, stream
 from metarl_bench.core.trial import TrialEnv
 from metarl_bench.envs.tabular_mdp import reference as mdp_reference
+from metarl_bench.envs.tabular_mdp.reference import REFERENCE_AGENT, REFERENCE_PARAM, TUNED_COLUMNS
 
 TASKS, NOISE, AGENT = 1, 2, 3  # extra spawn keys of the train stream
 # agent: (constant, grid, the agent that plays the tuned value, if it is one of its own)
@@ -53,13 +64,39 @@ def train_return(agent, name: str, tasks, seed: int = 0) -> float:
     return float(total.mean())
 
 
+def write_table(rows: list[dict[str, Any]], path: Path) -> None:
+    """Replace ``path`` by ``rows`` (dicts keyed by ``TUNED_COLUMNS``), atomically: a temporary file
+    in the same folder, checked with the agents' own reader, then renamed over ``path``, so a
+    reader sees the old file or the new one and never a half-written or unreadable one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)  # not *.csv: never shipped
+    try:
+        with os.fdopen(fd, "w", newline="", encoding="utf-8") as f:
+            writer = csv.DictWriter(f, fieldnames=TUNED_COLUMNS, lineterminator="\n")
+            writer.writeheader()
+            writer.writerows(rows)
+            f.flush()
+            os.fsync(f.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would make the shipped file private
+        mdp_reference.parse_tuned(Path(tmp))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--tasks", type=int, default=1000)
     parser.add_argument("--episodes", default="10,25,50,75,100")
+    parser.add_argument("--write", type=Path, help="the data file of the choices (CSV), replaced whole")
     args = parser.parse_args()
+    command = shlex.join(["python", "studies/mdp_tuning.py", *sys.argv[1:]])
     tuned: dict[str, dict[int, float]] = {a: {} for a in GRIDS}
     best: dict[int, str] = {}
+    rows: list[dict[str, Any]] = []
     for n in (int(x) for x in args.episodes.split(",")):
         name = f"tabular-mdp-s10-a5-n{n}"
         family = metarl_bench.make_family(name)
@@ -70,6 +107,8 @@ def main() -> None:
             results = [train_return(metarl_bench.make_agent(agent, family, **{param: x}), name, tasks) for x in grid]
             i = int(np.argmax(results))
             tuned[agent][n] = grid[i]
+            rows.append({"agent": agent, "episodes": n, "param": param, "value": f"{grid[i]:.6g}",
+                         "train_return": round(results[i], 4), "tasks": args.tasks, "command": command})  # fmt: skip
             if tuned_agent:
                 scores[tuned_agent] = results[i]
             grid_text = " ".join(f"{x:.3g}:{r:.1f}" for x, r in zip(grid, results, strict=True))
@@ -78,6 +117,8 @@ def main() -> None:
         for agent in UNTUNED:
             scores[agent] = train_return(metarl_bench.make_agent(agent, family), name, tasks)
         best[n] = max(scores, key=scores.get)
+        rows.append({"agent": REFERENCE_AGENT, "episodes": n, "param": REFERENCE_PARAM, "value": best[n],
+                     "train_return": round(scores[best[n]], 4), "tasks": args.tasks, "command": command})  # fmt: skip
         print(f"n={n} training-task returns: " + ", ".join(f"{a} {r:.1f}" for a, r in scores.items()))
         print(f"n={n} best policy: {best[n]}", flush=True)
         bound = mdp_reference.relaxed_upper_return(family, tasks)
@@ -86,6 +127,9 @@ def main() -> None:
               f"(oracle {oracle.mean():.2f}, paired gap {(oracle - bound).mean():.3f})", flush=True)  # fmt: skip
     print("\nTUNED =", {a: {n: float(f"{x:.6g}") for n, x in v.items()} for a, v in tuned.items()})
     print("BEST_POLICY =", best)
+    if args.write:
+        write_table(rows, args.write)
+        print(f"wrote {args.write}")
 
 
 if __name__ == "__main__":

@@ -136,15 +136,32 @@ def test_a_user_agent_under_a_builtin_name_is_refused_whatever_the_order(tmp_pat
 # ----------------------------------------------------------------------------- failures
 @pytest.mark.parametrize("agent_cls, name, expected", [(RL2Agent, "rl2", "is not an rl2 checkpoint"),
                                                         (VSMLAgent, "vsml", "is not a vsml checkpoint")])  # fmt: skip
-def test_a_corrupt_checkpoint_fails_its_run_and_the_sweep(tmp_path, capsys, monkeypatch, agent_cls, name, expected):
+def test_a_corrupt_checkpoint_is_refused_before_any_run(tmp_path, capsys, monkeypatch, agent_cls, name, expected):
     corrupt = tmp_path / "corrupt.bin"
     corrupt.write_bytes(b"PK\x03\x04 not really a checkpoint")
     monkeypatch.setattr(agent_cls, "checkpoint_path", lambda self, env, seed=0: corrupt)
     code = run_main(["--agent", f"{name},thompson", *TINY, "--results", str(tmp_path / "results")])
-    captured = capsys.readouterr()
-    assert code == 1
-    assert "1 run(s) failed" in captured.err and expected in captured.err and str(corrupt) in captured.err
-    assert "weights_only" not in captured.err
+    assert code == 2
+    line = one_error_line(capsys.readouterr().err)
+    assert expected in line and str(corrupt) in line and "weights_only" not in line
+    assert not (tmp_path / "results" / "leaderboard.csv").exists()
+
+
+@pytest.mark.parametrize("agent_cls, name", [(RL2Agent, "rl2"), (VSMLAgent, "vsml")])
+def test_damaged_weights_fail_their_run_in_one_line_and_the_sweep_goes_on(
+    tmp_path, capsys, monkeypatch, agent_cls, name
+):
+    import zipfile
+
+    shipped = agent_cls(metarl_bench.make_family("bernoulli-k2-h100")).checkpoint_path("bernoulli-k2-h100")
+    damaged = tmp_path / "damaged.zip"  # its record is fine, so only loading the weights finds the fault
+    with zipfile.ZipFile(shipped) as src, zipfile.ZipFile(damaged, "w") as dst:
+        dst.writestr("record.json", src.read("record.json"))
+        dst.writestr(agent_cls.weights_file, b"garbage")
+    monkeypatch.setattr(agent_cls, "checkpoint_path", lambda self, env, seed=0: damaged)
+    code = run_main(["--agent", f"{name},thompson", *TINY, "--results", str(tmp_path / "results")])
+    err = capsys.readouterr().err
+    assert code == 1 and "1 run(s) failed" in err and str(damaged) in err and "Traceback" not in err
     rows = leaderboard.read(tmp_path / "results" / "leaderboard.csv")
     assert list(rows.agent) == ["thompson"]  # the other run still made its row
 

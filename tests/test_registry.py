@@ -114,3 +114,117 @@ def test_agents_register_lazily_and_unknown_agents_list_the_valid_ones():
     import subprocess
 
     assert subprocess.run([sys.executable, "-c", code], capture_output=True).returncode == 0
+
+
+# ----------------------------------------------------------------------------- registering again, built-ins
+CELL = """
+import metarl_bench
+from metarl_bench.envs.bandits.family import BernoulliBandit
+from metarl_bench.baselines.classical import GreedyAgent
+
+
+@metarl_bench.register("test-cell-bandit", k=3, horizon=4)
+class CellBandit(BernoulliBandit):
+    pass
+
+
+@metarl_bench.register_agent("test-cell-agent")
+class CellAgent(GreedyAgent):
+    pass
+"""
+
+
+def _run_cell(namespace_name: str = "__main__") -> dict:
+    namespace: dict = {"__name__": namespace_name}
+    exec(compile(CELL, "<notebook cell>", "exec"), namespace)
+    return namespace
+
+
+def test_running_a_notebook_cell_again_is_a_no_op_and_takes_the_new_class():
+    from metarl_bench.core.registry import _REG, get_agent_factory
+
+    try:
+        first = _run_cell()
+        second = _run_cell()  # the cell again: new class objects of the same names
+        assert first["CellBandit"] is not second["CellBandit"]
+        assert metarl_bench.get_spec("test-cell-bandit").factory is second["CellBandit"]  # edits take effect
+        assert get_agent_factory("test-cell-agent") is second["CellAgent"]
+        factory = second["CellBandit"]
+        metarl_bench.register("test-cell-bandit", factory, k=3, horizon=4)  # the very same: nothing happens
+        metarl_bench.register_agent("test-cell-agent", second["CellAgent"])
+        assert metarl_bench.list_families().count("test-cell-bandit") == 1
+    finally:
+        metarl_bench.unregister("test-cell-bandit")
+        _REG.agents.pop("test-cell-agent", None)
+
+
+def test_a_taken_name_still_refuses_another_class_or_other_defaults():
+    from metarl_bench.core.registry import _REG
+
+    try:
+        namespace = _run_cell()
+
+        class Other(BernoulliBandit):
+            pass
+
+        with pytest.raises(ValueError, match="'test-cell-bandit' is already registered; pass replace=True"):
+            metarl_bench.register("test-cell-bandit", Other, k=3, horizon=4)
+        with pytest.raises(ValueError, match="already registered"):  # the same class, another distribution
+            metarl_bench.register("test-cell-bandit", namespace["CellBandit"], k=5, horizon=4)
+        with pytest.raises(ValueError, match="already registered"):
+            metarl_bench.register("test-cell-bandit", namespace["CellBandit"], suites=("s",), k=3, horizon=4)
+        with pytest.raises(ValueError, match="agent 'test-cell-agent' is already registered"):
+            metarl_bench.register_agent("test-cell-agent", Other)
+        with pytest.raises(ValueError, match="agent 'test-cell-agent' is already registered"):
+            metarl_bench.register_agent("test-cell-agent", lambda family: None)
+        with pytest.raises(ValueError, match="family 'bernoulli-k2-h100' is already registered"):
+            metarl_bench.register("bernoulli-k2-h100", BernoulliBandit, k=3)  # a built-in's name
+    finally:
+        metarl_bench.unregister("test-cell-bandit")
+        _REG.agents.pop("test-cell-agent", None)
+
+
+def test_two_lambdas_are_not_the_same_factory():
+    from metarl_bench.core.registry import _REG
+
+    try:
+        metarl_bench.register_agent("test-lambda-agent", lambda family: None)
+        with pytest.raises(ValueError, match="already registered"):
+            metarl_bench.register_agent("test-lambda-agent", lambda family: None)
+    finally:
+        _REG.agents.pop("test-lambda-agent", None)
+
+
+def test_the_registry_tells_builtins_from_a_users_registrations():
+    from metarl_bench.baselines.classical import ThompsonAgent
+    from metarl_bench.core.registry import _REG, is_builtin, user_agent_name
+
+    assert all(is_builtin("family", name) for name in metarl_bench.list_families())
+    assert all(is_builtin("agent", name) for name in metarl_bench.list_agents())
+    assert user_agent_name(ThompsonAgent) is None
+    try:
+        namespace = _run_cell("users_module")
+        assert not is_builtin("family", "test-cell-bandit") and not is_builtin("agent", "test-cell-agent")
+        assert user_agent_name(namespace["CellAgent"]) == "test-cell-agent"
+        metarl_bench.register("test-cell-bandit", BernoulliBandit, replace=True, k=3, horizon=4)
+        assert is_builtin("family", "test-cell-bandit")  # our own class under a new name: our own code
+    finally:
+        metarl_bench.unregister("test-cell-bandit")
+        _REG.agents.pop("test-cell-agent", None)
+        _REG.builtin.discard(("agent", "test-cell-agent"))
+    assert not is_builtin("family", "test-cell-bandit")
+
+
+def test_a_builtin_module_imported_first_is_still_builtin():
+    import subprocess
+    import sys
+
+    code = (
+        "from metarl_bench.baselines.classical import GreedyAgent\n"  # registers before the first lookup
+        "from metarl_bench.core.registry import is_builtin\n"
+        "import metarl_bench\n"
+        "assert all(is_builtin('agent', a) for a in metarl_bench.list_agents()), metarl_bench.list_agents()\n"
+        "print('OK')\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0 and "OK" in result.stdout, result.stderr

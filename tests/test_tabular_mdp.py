@@ -9,6 +9,7 @@ and the forced gaps of the upper bound by enumerating every path of distinct sta
 
 from __future__ import annotations
 
+import csv
 import itertools
 
 import numpy as np
@@ -25,6 +26,7 @@ from metarl_bench.envs.tabular_mdp import reference as mdp_reference
 from metarl_bench.envs.tabular_mdp.family import TabularMDP
 from metarl_bench.evaluation.evaluate import EvalSettings
 from metarl_bench.running.sweep import RunSpec, execute_run, plan_runs
+from studies.mdp_tuning import write_table
 
 # A 2-state, 2-action MDP: R[s, a], P[s, a, s'].
 R2 = np.array([[1.0, 0.0], [0.5, 2.0]])
@@ -462,6 +464,106 @@ def test_bandit_agents_refuse_the_mdps(agent):
 def test_tuned_agents_refuse_distributions_they_were_not_tuned_on(agent):
     with pytest.raises(UnsupportedFamilyError, match="tuned"):
         metarl_bench.make_agent(agent, TabularMDP(episodes=10, states=4))
+
+
+# ----------------------------------------------------------------------------- the tuned-constants file
+
+COMMAND = (
+    "python studies/mdp_tuning.py --tasks 1000 --episodes 10,25,50,75,100 --write baselines/tuned/mdp_constants.csv"
+)
+
+
+def tuned_row(agent, n, param, value, train_return=100.0, tasks=7, command="python studies/mdp_tuning.py --tasks 7"):
+    return {"agent": agent, "episodes": n, "param": param, "value": value, "train_return": train_return,
+            "tasks": tasks, "command": command}  # fmt: skip
+
+
+SMALL_TABLE = [
+    tuned_row("ucrl2", 10, "scaling", "0.25"),
+    tuned_row("beb", 10, "scaling", "0.003", 151.25),
+    tuned_row("mdp-epsilon-greedy", 10, "epsilon", "0.2"),
+    tuned_row("reference", 10, "policy", "ucrl2-tuned", 152.5),
+    tuned_row("beb", 25, "scaling", "0.5"),  # n = 25: no ucrl2 constant and no policy line
+]
+
+
+@pytest.fixture
+def small_tuned_file(tmp_path, monkeypatch):
+    path = tmp_path / "mdp_constants.csv"
+    write_table(SMALL_TABLE, path)
+    monkeypatch.setattr(mdp_reference, "TUNED_FILE", path)
+    return path
+
+
+def test_the_tuned_agents_and_the_reference_read_the_tuned_file(small_tuned_file):
+    n10, n25 = (metarl_bench.make_family(f"tabular-mdp-s10-a5-n{n}") for n in (10, 25))
+    assert metarl_bench.make_agent("ucrl2-tuned", n10).config["scaling"] == 0.25
+    assert metarl_bench.make_agent("beb-tuned", n10).config["scaling"] == 0.003
+    assert metarl_bench.make_agent("beb-tuned", n25).config["scaling"] == 0.5
+    assert metarl_bench.make_agent("beb-tuned", n10, scaling=0.7).config["scaling"] == 0.7  # explicit wins
+    assert n10.bayes_reference().method == "lower-bound:ucrl2-tuned"
+    assert n25.bayes_reference().method == "lower-bound:psrl"  # no policy line for n = 25
+    with pytest.raises(UnsupportedFamilyError, match=r"tuned constants .*\[10\] episodes"):
+        metarl_bench.make_agent("ucrl2-tuned", n25)
+
+
+BAD_FILES = {
+    "header only": "agent,episodes,param,value,train_return,tasks,command\n",
+    "a column missing": "agent,episodes,param,value,tasks,command\nbeb,10,scaling,0.1,7,x\n",
+    "a short line": "agent,episodes,param,value,train_return,tasks,command\nbeb,10,scaling,0.1,100.0\n",
+    "a long line": "agent,episodes,param,value,train_return,tasks,command\nbeb,10,scaling,0.1,100.0,7,x,y\n",
+    "a value not a number": "agent,episodes,param,value,train_return,tasks,command\nbeb,10,scaling,abc,100.0,7,x\n",
+    "a repeated line": "agent,episodes,param,value,train_return,tasks,command\n" + "beb,10,scaling,0.1,100.0,7,x\n" * 2,
+    "a policy line without a policy": "agent,episodes,param,value,train_return,tasks,command\n"
+    "reference,10,policy,,100.0,7,x\n",
+}
+
+
+@pytest.mark.parametrize("case", [*BAD_FILES, "not utf-8", "missing"])
+def test_a_missing_or_corrupt_tuned_file_is_one_error_naming_it(case, tmp_path, monkeypatch):
+    path = tmp_path / "mdp_constants.csv"
+    if case == "not utf-8":
+        path.write_bytes(b"agent,episodes,param,value,train_return,tasks,command\nbeb,10,scaling,0.1,\xff,7,x\n")
+    elif case != "missing":
+        path.write_text(BAD_FILES[case])
+    monkeypatch.setattr(mdp_reference, "TUNED_FILE", path)
+    n10 = metarl_bench.make_family("tabular-mdp-s10-a5-n10")
+    for build in (lambda: metarl_bench.make_agent("beb-tuned", n10), n10.bayes_reference):
+        with pytest.raises(RuntimeError, match="cannot be read") as err:
+            build()
+        assert str(path) in str(err.value) and "\n" not in str(err.value)
+    assert TabularMDP(states=3, episodes=10).bayes_reference().method == "lower-bound:psrl"  # needs no file
+
+
+def test_the_writer_round_trips_and_replaces_the_file_whole(tmp_path):
+    path = tmp_path / "mdp_constants.csv"
+    write_table(SMALL_TABLE, path)
+    table = mdp_reference.parse_tuned(path)
+    assert table.constants == {"ucrl2": {10: 0.25}, "beb": {10: 0.003, 25: 0.5}, "mdp-epsilon-greedy": {10: 0.2}}
+    assert table.best_policy == {10: "ucrl2-tuned"}
+    with open(path, newline="") as f:
+        lines = list(csv.DictReader(f))
+    assert lines == [{k: str(v) for k, v in row.items()} for row in SMALL_TABLE]  # every column kept as written
+    before = path.read_bytes()
+    with pytest.raises(RuntimeError, match="cannot be read"):  # checked before it replaces the file
+        write_table([tuned_row("beb", 10, "scaling", "nan")], path)
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]  # no temporary file left behind
+
+
+def test_the_shipped_tuned_file_covers_rl2_mdps_from_the_full_tuning_command():
+    table = mdp_reference.tuned_table()  # baselines/tuned/mdp_constants.csv
+    n_all = [10, 25, 50, 75, 100]
+    assert sorted(table.best_policy) == n_all
+    assert {a: sorted(v) for a, v in table.constants.items()} == {
+        a: n_all for a in ("ucrl2", "beb", "mdp-epsilon-greedy")
+    }
+    with open(mdp_reference.TUNED_FILE, newline="") as f:
+        lines = list(csv.DictReader(f))
+    assert {(line["tasks"], line["command"]) for line in lines} == {("1000", COMMAND)}  # never a subset run
+    fam = metarl_bench.make_family("tabular-mdp-s10-a5-n50")
+    assert metarl_bench.make_agent("ucrl2-tuned", fam).config["scaling"] == table.constants["ucrl2"][50]
+    assert fam.bayes_reference().method == f"lower-bound:{table.best_policy[50]}"
 
 
 def test_reference_is_a_named_lower_bound_with_an_upper_bound():

@@ -170,3 +170,41 @@ def test_a_family_without_a_reference_runs_every_agent_and_leaves_the_score_empt
     assert (rows.bayes_method == "none").all()
     assert rows.loc["oracle", "regret"] == 0.0 and rows.loc["random", "return"] > 0
     assert rows["return"].notna().all() and rows.regret.notna().all()
+
+
+def test_readme_family_and_its_agent_pass_the_contract_checkers():
+    import metarl_bench
+
+    namespace: dict = {}
+    exec(compile(readme_example(), "my_families.py", "exec"), namespace)
+    try:
+        family = namespace["OneGoodArm"](k=3, horizon=6)
+        metarl_bench.check_family(family, "one-good-arm-k4")
+        metarl_bench.check_agent(namespace["TryInTurn"](family))
+    finally:
+        metarl_bench.unregister("one-good-arm-k4")
+
+
+FAULTY_FAMILY = """
+import numpy as np
+import my_families, metarl_bench
+
+
+class WideObservation(my_families.OneGoodArm):
+    def observe(self, tasks, state):
+        return np.zeros((len(tasks["good"]), 2), np.float32)  # obs_shape says (1,)
+
+
+metarl_bench.register("one-good-arm-wide", WideObservation, k=3, horizon=10)
+"""
+
+
+def test_a_faulty_family_from_a_users_module_writes_no_row_and_names_the_fault(tmp_path):
+    (tmp_path / "my_families.py").write_text(readme_example())
+    (tmp_path / "faulty.py").write_text(FAULTY_FAMILY)
+    args = ["--import", "faulty", "--agent", "random", "--env", "one-good-arm-wide", "--eval-tasks", "20",
+            "--seeds", "0", "--results", str(tmp_path / "results")]  # fmt: skip
+    result = run_cli(args, tmp_path, tmp_path)
+    assert result.returncode != 0
+    assert "family 'one-good-arm-wide', observe() at t=0, observation: shape (7, 2) for 7 trials" in result.stderr
+    assert not (tmp_path / "results" / "leaderboard.csv").exists()

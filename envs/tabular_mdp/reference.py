@@ -4,9 +4,10 @@
 parameters (10 states, 5 actions), out of exact reach.  The family declares
 ``"lower-bound:<policy>"``: the tabular-MDP agent (``metarl_bench.baselines.mdp_agents``)
 with the highest mean return on *training* tasks (the train stream, never the held-out
-tasks), measured per distribution by ``python studies/mdp_tuning.py`` and kept in
-:data:`BEST_POLICY`.  Families outside that table (other parameters) play PSRL, the one
-candidate without a tuned constant.  A family imports no agent: the policy is named by its
+tasks), measured per distribution by ``python studies/mdp_tuning.py --write`` and kept,
+with the agents' tuned constants, in the data file :data:`TUNED_FILE` (:func:`tuned_table`).
+Families outside that file (other parameters) play PSRL, the one candidate without a
+tuned constant.  A family imports no agent: the policy is named by its
 registered agent name and built through the registry (``make_agent``) when asked for.
 
 **Upper bound, better than the oracle** (an information relaxation, Brown, Smith & Sun
@@ -31,7 +32,11 @@ chain is cut after its first step, which keeps the bound valid since gaps are >=
 
 from __future__ import annotations
 
+import csv
 import functools
+import math
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -45,17 +50,79 @@ GAP_TASKS = 4_000  # the first of those for the forced-gap term (its spread acro
 UPPER_BOUND_SEED = 20161109  # fixed, apart from every train and evaluation stream
 CHUNK = 500
 
-# Best policy on 1000 training tasks per n (rl2-mdps parameters), as printed by
-# studies/mdp_tuning.py (beb-tuned led by 1-14 return units up to n = 75; at n = 100 PSRL
-# led beb-tuned by 7, 1937.6 against 1930.5).
-BEST_POLICY: dict[int, str] = {10: "beb-tuned", 25: "beb-tuned", 50: "beb-tuned", 75: "beb-tuned", 100: "psrl"}
 UNTUNED_POLICY = "psrl"  # every other distribution: PSRL, which reads no tuned constant
+
+# The choices of ``studies/mdp_tuning.py --write`` on 1000 training tasks per n of the rl2-mdps
+# distributions (their parameters but ``episodes`` at the defaults of TabularMDP): the agents'
+# constants and the lower-bound policy, one line each.  Read here rather than in
+# ``baselines/mdp_agents.py`` because a family may not import agents, while the agents may import
+# families; the file lies in baselines/tuned/ beside the bandits' (package data), a sibling
+# folder of envs/ both in the repository and installed.
+TUNED_FILE = Path(__file__).resolve().parents[2] / "baselines" / "tuned" / "mdp_constants.csv"
+TUNED_COLUMNS = ("agent", "episodes", "param", "value", "train_return", "tasks", "command")
+REFERENCE_AGENT, REFERENCE_PARAM = "reference", "policy"  # the lines naming the policy: value is its agent name
+
+
+@dataclass(frozen=True)
+class TunedTable:
+    """What the tuned-constants file holds: agent -> n -> constant, and n -> lower-bound policy."""
+
+    constants: dict[str, dict[int, float]]
+    best_policy: dict[int, str]
+
+
+def parse_tuned(path: Path) -> TunedTable:
+    """The table in ``path``, every line checked; RuntimeError naming the file if it is missing or corrupt."""
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            reader = csv.DictReader(f, strict=True)
+            missing = [c for c in TUNED_COLUMNS if c not in (reader.fieldnames or ())]
+            if missing:
+                raise ValueError(f"no columns {missing}")
+            constants: dict[str, dict[int, float]] = {}
+            best: dict[int, str] = {}
+            for row in reader:
+                if None in row or None in row.values():  # DictReader's marks of a line too long or too short
+                    raise ValueError(f"line {reader.line_num} has not the header's {len(reader.fieldnames)} fields")
+                n, agent, value = int(row["episodes"]), row["agent"], row["value"]
+                if n <= 0 or int(row["tasks"]) <= 0 or not math.isfinite(float(row["train_return"])):
+                    raise ValueError(f"line {reader.line_num}: episodes, tasks or train_return out of range")
+                table = best if agent == REFERENCE_AGENT else constants.setdefault(agent, {})
+                if n in table:
+                    raise ValueError(f"line {reader.line_num} repeats {agent} at n = {n}")
+                if agent == REFERENCE_AGENT:
+                    if row["param"] != REFERENCE_PARAM or not value:
+                        raise ValueError(f"line {reader.line_num}: no {REFERENCE_PARAM} named")
+                    best[n] = value
+                elif math.isfinite(x := float(value)):
+                    constants[agent][n] = x
+                else:
+                    raise ValueError(f"line {reader.line_num}: value {value!r} is not a finite number")
+            if not constants and not best:
+                raise ValueError("no lines")
+    except (OSError, ValueError, csv.Error) as exc:  # UnicodeDecodeError is a ValueError
+        text = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)  # the path is said once
+        detail = " ".join(f"{type(exc).__name__}: {text}".split())  # one line, whatever the cause said
+        raise RuntimeError(
+            f"the tuned MDP constants {path} cannot be read ({detail}); python studies/mdp_tuning.py --write writes it"
+        ) from None
+    return TunedTable(constants, best)
+
+
+@functools.cache
+def _cached_table(path: Path) -> TunedTable:
+    return parse_tuned(path)
+
+
+def tuned_table() -> TunedTable:
+    """The table in :data:`TUNED_FILE`, read once per path (a test may point ``TUNED_FILE`` elsewhere)."""
+    return _cached_table(Path(TUNED_FILE))
 
 
 def best_policy(family: TaskFamily) -> str:
     """Registered agent name of the policy the family declares as its lower bound (see module doc)."""
     if family.params == TabularMDP(episodes=family.episodes_per_trial).params:
-        return BEST_POLICY.get(family.episodes_per_trial, UNTUNED_POLICY)
+        return tuned_table().best_policy.get(family.episodes_per_trial, UNTUNED_POLICY)
     return UNTUNED_POLICY
 
 

@@ -4,6 +4,10 @@ Built-in families (``envs``) and agents (``baselines``) register themselves exac
 a user's package does: their modules are named in the entry-point groups
 ``metarl_bench.families`` and ``metarl_bench.agents`` and are imported on first lookup.
 Every family is also registered as the gymnasium id ``metarl_bench/<name>``.
+
+The registry remembers which registrations are built-in (made while our own entry points
+load, or of our own code): the contract checkers (``core/checks.py``) trust those and check
+a user's registrations the first time they are played.
 """
 
 from __future__ import annotations
@@ -75,6 +79,8 @@ class _Registry:
     suites: dict[str, list[str]] = field(default_factory=dict)
     agents: dict[str, Callable[..., Any]] = field(default_factory=dict)
     loaded: set[str] = field(default_factory=set)
+    builtin: set[tuple[str, str]] = field(default_factory=set)  # ("family" | "agent", name)
+    loading_builtin: bool = False  # True while our own entry points import
 
 
 _REG = _Registry()
@@ -98,19 +104,63 @@ def _load_group(group: str) -> None:
             f"no built-in {group} entry points: metarl-bench is not installed (run `pip install -e .` "
             "in its repository, or `pip install metarl-bench`)"
         )
-    for ep in builtin:
-        ep.load()
-    for ep in eps:
-        if ep in builtin:
-            continue
-        try:
+    previous = _REG.loading_builtin  # restored: a built-in module may load the other group
+    try:
+        _REG.loading_builtin = True
+        for ep in builtin:
             ep.load()
-        except Exception as exc:  # a broken plugin must not break the framework
-            warnings.warn(f"metarl_bench: could not load plugin {ep.value!r} ({group}): {exc!r}", stacklevel=2)
+        _REG.loading_builtin = False  # what a plugin registers is a user's registration
+        for ep in eps:
+            if ep in builtin:
+                continue
+            try:
+                ep.load()
+            except Exception as exc:  # a broken plugin must not break the framework
+                warnings.warn(f"metarl_bench: could not load plugin {ep.value!r} ({group}): {exc!r}", stacklevel=2)
+    finally:
+        _REG.loading_builtin = previous
 
 
 def load_families() -> None:
     _load_group(FAMILY_GROUP)
+
+
+def _factory_id(factory: Any) -> str | None:
+    """``module:qualname`` of a factory (a lazy string is one already); None when it has none."""
+    if isinstance(factory, str):
+        return factory
+    module, qualname = getattr(factory, "__module__", None), getattr(factory, "__qualname__", None)
+    if not module or not qualname or "<lambda>" in qualname:  # two lambdas share a name, not their code
+        return None
+    return f"{module}:{qualname}"
+
+
+def _same_factory(a: Any, b: Any) -> bool:
+    """The same class, or its redefinition (a notebook cell run again gives a new class object)."""
+    return a is b or (_factory_id(a) is not None and _factory_id(a) == _factory_id(b))
+
+
+def _mark(kind: str, name: str, factory: Any) -> None:
+    """Record whether a registration is built-in: made while our own entry points load, or of
+    our own code (which covers a built-in module imported directly before the first lookup)."""
+    module = (_factory_id(factory) or "").split(":")[0]
+    if _REG.loading_builtin or module == "metarl_bench" or module.startswith("metarl_bench."):
+        _REG.builtin.add((kind, name))
+    else:
+        _REG.builtin.discard((kind, name))
+
+
+def is_builtin(kind: str, name: str) -> bool:
+    """True when ``name`` (``kind`` "family" or "agent") is a built-in registration, which the
+    contract checkers trust; False for a user's registration (or an unknown name)."""
+    return (kind, name) in _REG.builtin
+
+
+def _equal(a: Any, b: Any) -> bool:
+    try:
+        return bool(a == b)
+    except (TypeError, ValueError):  # e.g. arrays among the defaults: not provably the same
+        return False
 
 
 def _check_name(kind: str, name: Any) -> str:
@@ -131,7 +181,9 @@ def register(
 
     Also usable as a class decorator: ``@register("my-bandit", k=3)``.  The family is
     built once here, so invalid defaults fail now and leave nothing registered.  The
-    distribution also becomes the gymnasium id ``metarl_bench/<name>``.
+    distribution also becomes the gymnasium id ``metarl_bench/<name>``.  The same class with
+    the same defaults and suites again (a notebook cell run twice) is a no-op, or takes the
+    redefined class; anything else under a taken name needs ``replace=True``.
     """
     if family is None:
         return lambda fam: (register(name, fam, suites=suites, replace=replace, **defaults), fam)[1]
@@ -144,8 +196,14 @@ def register(
             raise ValueError(f"suite name {suite!r} is already a family name")
     if name in _REG.suites:
         raise ValueError(f"family name {name!r} is already a suite name")
-    if name in _REG.families and not replace:
-        raise ValueError(f"family {name!r} is already registered; pass replace=True to replace it")
+    old = _REG.families.get(name)
+    if old is not None and not replace:
+        same = _same_factory(old.factory, family) and _equal(old.defaults, defaults) and old.suites == suites
+        if not same:
+            raise ValueError(f"family {name!r} is already registered; pass replace=True to replace it")
+        if old.factory is family:  # the very same registration again (a cell run twice): nothing to do
+            return family
+        # else the same class redefined (the cell was edited and run again): replaced below
     if not callable(family):
         raise TypeError(f"family must be a TaskFamily subclass or factory, got {family!r}")
     spec = FamilySpec(name, family, dict(defaults), suites)
@@ -166,6 +224,7 @@ def register(
         for suite in old.suites:
             _REG.suites[suite].remove(name)
     _REG.families[name] = spec
+    _mark("family", name, family)
     for suite in suites:
         members = _REG.suites.setdefault(suite, [])
         if name not in members:
@@ -177,6 +236,7 @@ def unregister(name: str) -> None:
     """Remove a family (and its gymnasium id); mainly for tests and notebooks."""
     spec = get_spec(name)
     del _REG.families[name]
+    _REG.builtin.discard(("family", name))
     for suite in spec.suites:
         _REG.suites[suite].remove(name)
         if not _REG.suites[suite]:
@@ -243,7 +303,8 @@ def register_agent(name: str, factory: Callable[..., Any] | str | None = None, *
     """Register an agent class (or factory) under ``name``; usable as a decorator.
 
     ``factory`` may be a ``"module:attribute"`` string, imported on first use, so that
-    agents built on torch or SB3 cost nothing until they are asked for.
+    agents built on torch or SB3 cost nothing until they are asked for.  The same class again
+    (or its redefinition) is a no-op; another factory under a taken name needs ``replace=True``.
     """
     if factory is None:
         return lambda f: (register_agent(name, f, replace=replace), f)[1]
@@ -254,10 +315,25 @@ def register_agent(name: str, factory: Callable[..., Any] | str | None = None, *
             raise ValueError(f"a lazy agent factory must read 'module:attribute', got {factory!r}")
     elif not callable(factory):
         raise TypeError(f"agent factory must be callable, got {factory!r}")
-    if name in _REG.agents and not replace:
-        raise ValueError(f"agent {name!r} is already registered; pass replace=True to replace it")
+    old = _REG.agents.get(name)
+    if old is not None and not replace:
+        if not _same_factory(old, factory):
+            raise ValueError(f"agent {name!r} is already registered; pass replace=True to replace it")
+        if old is factory or isinstance(factory, str):  # the same again (a lazy string may be resolved by now)
+            return factory
     _REG.agents[name] = factory
+    _mark("agent", name, factory)
     return factory
+
+
+def user_agent_name(cls: type) -> str | None:
+    """The name a user registered the agent class ``cls`` under; None for a built-in agent or a
+    class no one registered (the contract checkers check only the former's agents).  Loads
+    nothing: a user's registration has loaded the agent group already."""
+    for name, factory in _REG.agents.items():
+        if _same_factory(factory, cls) and not is_builtin("agent", name):
+            return name
+    return None
 
 
 def list_agents() -> list[str]:

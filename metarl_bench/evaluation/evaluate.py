@@ -14,7 +14,9 @@ For one (agent, distribution) pair:
 4. metrics are paired per task, and their 95% confidence intervals come from a
    bootstrap over tasks (each task's seeds travel with it), ``metarl_bench.evaluation.stats``.
 
-The evaluator never looks inside an agent: it calls ``reset`` and ``act`` only.
+The evaluator never looks inside an agent: it calls ``reset`` and ``act`` only.  The first time a
+user-registered family or agent is played, the contract checkers (``core/checks.py``) play it for a
+few steps first.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from metarl_bench.core.agent import Agent, Obs, RandomAgent
+from metarl_bench.core.checks import check_first_play
 from metarl_bench.core.family import NO_REFERENCE, TaskFamily
 from metarl_bench.core.registry import get_spec
 from metarl_bench.core.seeding import eval_agent_rng, eval_noise_rng, eval_task_rng
@@ -281,6 +284,9 @@ def evaluate(agent: Agent, name: str, settings: EvalSettings = EvalSettings()) -
     spec = get_spec(name)
     if family.params != spec.make().params:
         raise ValueError(f"agent was built for {family.describe()}, not for the registered {name!r}")
+    # A user's family or agent is checked the first time it is played (milliseconds; built-ins are
+    # trusted): a broken contract fails here, named, instead of as a broadcast error or a bad row.
+    check_first_play(agent, name)
     refs = references(name, settings)
     tasks = held_out_tasks(name, family, settings)
     roll = rollout(agent, name, family, tasks, settings)

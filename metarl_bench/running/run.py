@@ -19,6 +19,7 @@ import sys
 import threading
 from pathlib import Path
 
+from metarl_bench.core import checks
 from metarl_bench.core.registry import UnknownNameError, list_agents, list_families, list_suites
 from metarl_bench.evaluation.evaluate import DEFAULT_EVAL_TASKS, DEFAULT_SEEDS
 from metarl_bench.records.provenance import command_line
@@ -150,6 +151,7 @@ def _run(parser: CommandParser, args: argparse.Namespace) -> int:
             )
         preflight.check_memory(options.envs, options.settings)
         budget_notes = preflight.check_learners(options.agents, options.envs, options.train, agent_settings)
+        checks.check_registered(options.agents, options.envs, agent_settings)  # a user's family or agent
         sweep.check_backend(args.backend, args.address)
         if args.report and not options.save:
             raise ValueError("--report draws the page from saved rows; drop --no-save")

@@ -40,6 +40,7 @@ from typing import Any, Protocol
 from tqdm import tqdm
 
 from metarl_bench.core.agent import CheckpointError, UnsupportedFamilyError
+from metarl_bench.core.checks import ContractError
 from metarl_bench.core.learner import TrainOptions, file_sha256, train_or_load
 from metarl_bench.core.registry import (
     FamilySpec,
@@ -223,7 +224,7 @@ def execute_run(spec: RunSpec, registrations: Registrations | None = None) -> Ru
         row, evaluation = evaluate_run(spec)
     except UnsupportedFamilyError as exc:  # declared: this agent does not play this family
         return RunResult(spec, SKIPPED, error=str(exc))
-    except CheckpointError as exc:  # a named fault of a file: its one line says it all
+    except (CheckpointError, ContractError) as exc:  # a named fault (a file, a contract): its one line says it all
         return RunResult(spec, FAILED, error=f"{type(exc).__name__}: {exc}")
     except Exception as exc:  # the sweep goes on; the summary names this run and its error
         return RunResult(spec, FAILED, error=f"{type(exc).__name__}: {exc}", detail=traceback.format_exc())
