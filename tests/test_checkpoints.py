@@ -209,3 +209,12 @@ def test_shipped_checkpoints_load_through_the_lifecycle(agent):
     path = learner.checkpoint_path(ENV)
     assert stats["checkpoint"] == path.name and stats["checkpoint_sha256"] == file_sha256(path)
     assert learner.trained_on == ENV and learner.train_seed == 0
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=[f"{p.parent.name}/{p.stem}" for p in SHIPPED])
+def test_every_shipped_checkpoint_is_played_by_the_default_agent_of_its_distribution(path):
+    """No shipped checkpoint is refused as trained with other settings than the defaults that play it."""
+    env, _, seed = path.stem.partition("__seed")
+    learner = metarl_bench.make_agent(path.parent.name, metarl_bench.make_family(env))
+    stats = learner.prepare(learner.family, env, TrainOptions(train_seed=int(seed or 0)))
+    assert stats["checkpoint"] == path.name

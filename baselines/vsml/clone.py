@@ -247,6 +247,11 @@ class VSMLCloneAgent(VSMLAgent):
             self.save(save_path)
         return {"train_steps": self.train_steps, "train_wall_s": wall, "checkpoint": ""}
 
+    def comparable_settings(self, config: dict[str, Any]) -> dict[str, Any]:
+        """Every setting but ``clone.iterations``: a budget (``--train-steps`` sets it), not a setting."""
+        clone = {k: v for k, v in (config.get("clone") or {}).items() if k != "iterations"}
+        return {**super().comparable_settings(config), "clone": clone}
+
     def load_state(self, weights: bytes, record: dict[str, Any], device: str = "cpu") -> None:
         try:
             clone_cfg = CloneConfig(**(record["config"].get("clone") or {}))

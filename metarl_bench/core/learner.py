@@ -323,13 +323,18 @@ class Learner(Agent):
         self.train_seed, self.curve = record["train_seed"], list(record["curve"])
         self.resumed = list(record.get(RESUMED_KEY) or [])
 
+    def comparable_settings(self, config: dict[str, Any]) -> dict[str, Any]:
+        """The settings that decide what a training learns, as JSON reads them back: the config
+        but ``PLAY_SETTINGS``.  A learner whose config holds a budget drops it here."""
+        return {k: v for k, v in _plain(config).items() if k not in PLAY_SETTINGS}
+
     def check_config(self, trained_with: dict[str, Any], path: Path) -> None:
         """Refuse a checkpoint trained with other settings than this agent's (a checkpoint is
         never silently played under settings it was not trained with); ``PLAY_SETTINGS`` may differ,
         and a setting the checkpoint does not name (added since, with a default that keeps the old
         behaviour) is not compared."""
-        ours, theirs = _plain(self.config), _plain(trained_with)
-        differ = sorted(k for k in set(ours) & set(theirs) if k not in PLAY_SETTINGS and ours[k] != theirs[k])
+        ours, theirs = self.comparable_settings(self.config), self.comparable_settings(trained_with)
+        differ = sorted(k for k in set(ours) & set(theirs) if ours[k] != theirs[k])
         if differ:
             shown = ", ".join(f"{k}: trained with {theirs.get(k)!r}, asked for {ours.get(k)!r}" for k in differ[:4])
             raise CheckpointError(
