@@ -295,3 +295,11 @@ def test_skipped_runs_are_one_line_unless_verbose(tmp_path, capsys):
     assert run_main([*argv, "--verbose"]) == 0
     err = capsys.readouterr().err
     assert "skipped greedy on heart-trap-5x5:" in err and "listed above" in err
+
+
+def test_probe_names_a_missing_checkpoint_as_missing_before_any_work(capsys):
+    from metarl_bench.running.probe import main as probe_main
+
+    argv = ["--agent", "vsml", "--env", "bernoulli-k2-h100", "--checkpoint", "nowhere.zip", "--no-save"]
+    assert probe_main(argv) == 2
+    assert "--checkpoint nowhere.zip: no such file" in one_error_line(capsys.readouterr().err)

@@ -33,6 +33,7 @@ from metarl_bench.records.csvfile import CSVSchemaError
 from metarl_bench.reporting import report_minify
 from metarl_bench.reporting.aggregate_files import filled
 from metarl_bench.reporting.report_assets import CSS, JS
+from metarl_bench.reporting.report_belief import belief_simulation_section
 from metarl_bench.reporting.report_crosseval import crosseval_section
 from metarl_bench.reporting.report_figures import Writer
 from metarl_bench.reporting.report_html import esc
@@ -58,10 +59,13 @@ def build(results: Path, out: Path) -> Path:
     refs = reference_agents(rows["agent"].unique())
     suites = suites_of(rows)
     sections = [suite_section(s, envs, inputs, writer, refs) for s, envs in suites]
-    sections += [crosseval_section(inputs.crosseval), probes_section(inputs, writer), report_minify.prose(READING)]
+    sections += [crosseval_section(inputs.crosseval), probes_section(inputs, writer),
+                 belief_simulation_section(inputs.simulation), report_minify.prose(READING)]  # fmt: skip
     nav = [(f"suite-{s}", s) for s, _ in suites]
     nav += [("crosseval", "cross-evaluation")] if inputs.crosseval is not None else []
     nav += [("probes", "belief probes")] if inputs.probes is not None and not inputs.probes.empty else []
+    has_simulation = inputs.simulation is not None and not inputs.simulation.empty
+    nav += [("belief-simulation", "belief or history?")] if has_simulation else []
     nav += [("reading", "how to read")]
     newest = str(rows["timestamp"].max()) if len(rows) else ""
     commits = sorted({str(c) for c in rows["commit"] if filled(c)})

@@ -29,11 +29,13 @@ class Inputs:
     profiles: pd.DataFrame
     crosseval: pd.DataFrame | None
     probes: pd.DataFrame | None
+    simulation: pd.DataFrame | None = None  # the belief simulation analysis (belief_simulation.csv)
 
 
 def load(results: Path) -> Inputs:
     """Read the results folder; ReportError (or CSVSchemaError) naming what does not fit."""
     from metarl_bench.probes.rows import PROBE_FILE, read_probes
+    from metarl_bench.probes.simulation_rows import SIMULATION_FILE, read_simulation
     from metarl_bench.reporting.crosseval import CSV_FILE
 
     if not results.is_dir():
@@ -52,6 +54,7 @@ def load(results: Path) -> Inputs:
         if not needed <= set(crosseval.columns):
             raise ReportError(f"{results / CSV_FILE} lacks columns {sorted(needed - set(crosseval.columns))}")
     probes = read_probes(results / PROBE_FILE) if (results / PROBE_FILE).is_file() else None
+    simulation = read_simulation(results / SIMULATION_FILE) if (results / SIMULATION_FILE).is_file() else None
     return Inputs(
         results=results,
         n_rows=len(all_rows),
@@ -60,6 +63,7 @@ def load(results: Path) -> Inputs:
         profiles=read_profiles(results / PROFILES_FILE),
         crosseval=crosseval,
         probes=probes,
+        simulation=simulation,
     )
 
 
