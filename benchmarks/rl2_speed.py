@@ -126,7 +126,8 @@ def main() -> None:
     parser.add_argument("--csv", type=Path, help="append the rows to this CSV file too")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    header = f"# {cpu_name()}, torch {torch.__version__}, {args.threads} CPU thread(s), commit {git_commit()}"
+    commit = git_commit()  # once: the rows of one run share it
+    header = f"# {cpu_name()}, torch {torch.__version__}, {args.threads} CPU thread(s), commit {commit}"
     print(header)
     print(f"{'env':<24}{'device':<8}{'setup':<44}{'fps':>9}{'vs before':>11}")
     rows = []
@@ -145,7 +146,7 @@ def main() -> None:
                     print(f"{env:<24}{device:<8}{setup:<44}{fps:>9.0f}{fps / before:>10.1f}x", flush=True)
                     rows.append({"env": env, "device": device, "setup": setup, "fps": round(fps),
                                  "vs_before": round(fps / before, 2), "threads": args.threads, "machine": cpu_name(),
-                                 "commit": git_commit(), "command": " ".join(["python", *sys.argv])})  # fmt: skip
+                                 "commit": commit, "command": " ".join(["python", *sys.argv])})  # fmt: skip
         finally:
             subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=ROOT, check=False)
     if args.csv is not None:
