@@ -303,3 +303,11 @@ def test_probe_names_a_missing_checkpoint_as_missing_before_any_work(capsys):
     argv = ["--agent", "vsml", "--env", "bernoulli-k2-h100", "--checkpoint", "nowhere.zip", "--no-save"]
     assert probe_main(argv) == 2
     assert "--checkpoint nowhere.zip: no such file" in one_error_line(capsys.readouterr().err)
+
+
+def test_the_budget_is_said_in_each_learners_own_unit_before_training(monkeypatch, capsys):
+    monkeypatch.setattr(sweep, "run_sweep", lambda *args, **kwargs: sweep.SweepReport())  # no training here
+    run_main(["--agent", "rl2,vsml", *TINY, "--train-steps", "1000000", "--no-save"])
+    out = capsys.readouterr().out
+    assert "budget: rl2 on bernoulli-k2-h100: 1000000 env steps = 78 x PPO update (128 trials x 100 steps)" in out
+    assert "budget: vsml on bernoulli-k2-h100: 1000000 env steps = 2 x ES generation (64 members x 64 tasks" in out
