@@ -77,15 +77,16 @@ class Learner(Agent):
     beside the weights in the learner's native form, one member named ``weights_file``
     (SB3's zip, a torch ``state_dict``, JSON).  A subclass implements only:
 
-    * ``fit(family, budget, seed, train_env=..., device=...)``: meta-train, set its state,
-      ``trained_on``, ``train_steps`` and ``curve``; return the training stats;
+    * ``train(family, budget, run: FitRun)``: meta-train (``fit`` is the public entry), set its
+      state, ``trained_on``, ``train_steps`` and ``curve``, save to ``run.save_path`` as it goes,
+      continue its state when ``run.resume``; return the training stats;
     * ``weights_bytes()`` and ``load_state(weights, record, device)``: its state, out and in
       (``load_state`` raises ``CheckpointError`` naming what does not fit, and changes nothing);
-    * optionally ``extra_record()`` (more of its own record), ``default_budget()`` and
-      ``fit_options()``.
+    * optionally ``extra_record()``, ``default_budget()``, ``budget_unit()``, ``config_class``,
+      ``load_file()`` (a foreign format for ``--checkpoint``) and ``comparable_settings()``.
 
-    The checks on load (a zip of ours, this agent, the expected distribution, the spaces)
-    are made here, before ``load_state`` sees anything.
+    The checks on load (a zip of ours, this agent, the expected distribution, the spaces, the
+    settings it was trained with) are made here, before ``load_state`` sees anything.
     """
 
     learns = True
